@@ -1,0 +1,56 @@
+# Three commands, each sets up what it needs:
+#   make reproduce   execute every notebook in order (papermill), rewriting figures/
+#   make test        unit tests, then every notebook under nbval
+#   make lab         JupyterLab on the notebooks
+# The environment is a git-ignored virtualenv in .venv with the exact versions of
+# requirements/lock-linux-py311.txt; it is rebuilt when the lock or pyproject changes.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LOCK   := requirements/lock-linux-py311.txt
+STAMP  := $(VENV)/.installed
+# Fixed thread count: bit-identical TensorFlow results need the same count every run.
+export OMP_NUM_THREADS ?= 2
+export TF_NUM_INTRAOP_THREADS ?= 2
+export TF_NUM_INTEROP_THREADS ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+export MPLBACKEND ?= Agg
+
+.PHONY: reproduce test unit notebooks lab env lock clean
+
+env: $(STAMP)
+
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medimg)" >/dev/null
+	@touch $@
+
+reproduce: $(STAMP)
+	$(PY) tools/run_notebooks.py
+
+# pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
+test: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=900 -q -rs; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+unit: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider tests -q
+
+notebooks: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb
+
+# Refresh the lock after changing dependencies (needs network): writes $(LOCK).
+lock: $(STAMP)
+	{ head -n 2 $(LOCK); $(PY) -m pip freeze --exclude-editable | grep -v '^medimg-helpers'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,119 @@
+"""Preprocessing: scaling, standardising, intensity windowing, resizing, augmentation
+and tf.data input pipelines.
+
+Taught in ``notebooks/01_data.ipynb``; every training notebook feeds its models through
+:func:`make_dataset`, so all models see the same pipeline. TensorFlow is imported only
+by the functions that need it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from helpers.imagefiles import apply_window
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+__all__ = ["to_float", "standardize", "apply_window", "resize", "augmentation", "make_dataset"]
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, H, W, C) in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"expected (N, H, W) or (N, H, W, C) images, got shape {images.shape}")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    if np.issubdtype(images.dtype, np.floating):
+        return images.astype(np.float32, copy=False)
+    raise ValueError(f"expected uint8 or float images, got {images.dtype}")
+
+
+def standardize(
+    images: np.ndarray, mean: float | None = None, std: float | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Zero mean, unit variance. Pass the *training* split's ``mean``/``std`` when
+    transforming validation and test data, so no statistic is learnt from them.
+    Returns ``(standardised, mean, std)``."""
+    x = np.asarray(images, dtype=np.float32)
+    mean = float(x.mean()) if mean is None else float(mean)
+    std = float(x.std()) if std is None else float(std)
+    if std <= 0:
+        raise ValueError("standard deviation is zero: a constant image set cannot be standardised")
+    return (x - mean) / std, mean, std
+
+
+def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize a float batch (N, H, W, C) with antialiased bilinear interpolation."""
+    import tensorflow as tf
+
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    x = to_float(images)
+    if x.shape[1:3] == hw:
+        return x
+    return tf.image.resize(x, hw, method="bilinear", antialias=True).numpy()
+
+
+def augmentation(
+    seed: int = 0,
+    *,
+    rotation: float = 0.04,
+    translation: float = 0.08,
+    zoom: float = 0.10,
+    contrast: float = 0.15,
+    flip: bool = False,
+) -> "keras.Sequential":
+    """Keras augmentation layers (active only with ``training=True``).
+
+    Defaults suit chest X-rays: small rotations, shifts and zooms, mild contrast
+    changes, and *no* horizontal flip (the heart is on the left; a flipped film is a
+    different, rare anatomy: situs inversus). Rotation is a fraction of a full turn.
+    """
+    import keras
+
+    layers = [
+        keras.layers.RandomRotation(rotation, fill_mode="nearest", seed=seed),
+        keras.layers.RandomTranslation(translation, translation, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed + 2),
+        keras.layers.RandomContrast(contrast, seed=seed + 3),
+    ]
+    if flip:
+        layers.insert(0, keras.layers.RandomFlip("horizontal", seed=seed + 4))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int = 128,
+    shuffle: bool = False,
+    augment: "keras.Layer | None" = None,
+    seed: int = 0,
+    cache: bool = True,
+) -> "tf.data.Dataset":
+    """A tf.data pipeline: slices -> cache -> shuffle (seeded, reshuffled each epoch)
+    -> batch -> augment -> prefetch. Images are scaled to float [0, 1] first.
+    Deterministic element order, so seeded runs repeat exactly."""
+    import tensorflow as tf
+
+    x = to_float(images)
+    y = np.asarray(labels)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda a, b: (augment(a, training=True), b),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
