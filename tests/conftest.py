@@ -1,0 +1,93 @@
+"""Fixtures: small generated files (npz, PNG, DICOM) and an isolated cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """Every test gets its own empty cache and no local data folder unless it sets one."""
+    monkeypatch.setenv("MEDIMG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEDMNIST_DATA_DIR", raising=False)
+    yield
+
+
+def real_data_dir() -> Path | None:
+    """The offline MedMNIST copies: $MEDMNIST_DATA_DIR as the user set it, else ../shared."""
+    env = os.environ.get("MEDMNIST_DATA_DIR_FOR_TESTS") or os.environ.get("MEDMNIST_DATA_DIR")
+    for candidate in (Path(env) if env else None, SHARED_DATA):
+        if candidate is not None and (candidate / "breastmnist.npz").is_file():
+            return candidate
+    return None
+
+
+# Captured at import, before the autouse fixture removes the variable.
+REAL_DATA = real_data_dir()
+
+
+def write_medmnist_npz(path: Path, info, *, rng_seed: int = 0, **overrides) -> Path:
+    """An npz with the official structure of ``info`` filled with random pixels.
+    ``overrides`` replace or (with value None) drop individual arrays."""
+    rng = np.random.default_rng(rng_seed)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        n = info.n_samples[split]
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, *info.image_shape), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, info.n_classes, (n, 1), dtype=np.uint8)
+    for key, value in overrides.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
+def write_dicom(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    window: tuple[float, float] | None = None,
+    with_pixels: bool = True,
+) -> Path:
+    """A minimal valid DICOM file (uint16 pixels) made with pydicom."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid, SecondaryCaptureImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.PatientName = "Test^Phantom"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope = slope
+    ds.RescaleIntercept = intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    if with_pixels:
+        ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -1,0 +1,63 @@
+"""Preprocessing and the tf.data pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.preprocess import augmentation, make_dataset, resize, standardize, to_float
+
+
+def test_to_float_adds_channel_and_scales():
+    x = np.array([[[0, 255]]], dtype=np.uint8)
+    out = to_float(x)
+    assert out.shape == (1, 1, 2, 1) and out.dtype == np.float32
+    assert out.max() == 1.0 and out.min() == 0.0
+    with pytest.raises(ValueError, match="expected uint8 or float"):
+        to_float(np.zeros((1, 2, 2), np.int32))
+    with pytest.raises(ValueError, match=r"got shape \(2, 2\)"):
+        to_float(np.zeros((2, 2), np.uint8))
+
+
+def test_standardize_uses_training_statistics():
+    train = np.array([0.0, 2.0, 4.0])
+    z, mean, std = standardize(train)
+    assert abs(z.mean()) < 1e-7 and abs(z.std() - 1) < 1e-6
+    test_z, _, _ = standardize(np.array([2.0]), mean, std)
+    assert test_z.tolist() == [0.0]
+    with pytest.raises(ValueError, match="standard deviation is zero"):
+        standardize(np.ones(4))
+
+
+def test_resize_batch():
+    out = resize(np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8), 64)
+    assert out.shape == (3, 64, 64, 1)
+    assert 0.0 <= out.min() and out.max() <= 1.0 + 1e-6
+
+
+def test_dataset_batches_labels_and_repeats_exactly():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    y = np.arange(50)
+
+    def first_epoch_labels(seed):
+        ds = make_dataset(x, y, batch_size=16, shuffle=True, seed=seed)
+        return np.concatenate([b.numpy() for _, b in ds])
+
+    a, b = first_epoch_labels(1), first_epoch_labels(1)
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a.tolist()) == list(range(50)) and a.tolist() != list(range(50))
+    batch_x, _ = next(iter(make_dataset(x, y, batch_size=16)))
+    assert batch_x.shape == (16, 28, 28, 1)
+    with pytest.raises(ValueError, match="50 images but 3 labels"):
+        make_dataset(x, y[:3])
+
+
+def test_augmentation_changes_images_only_in_training():
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    aug = augmentation(seed=0)
+    np.testing.assert_allclose(np.asarray(aug(x, training=False)), x)
+    assert not np.allclose(np.asarray(aug(x, training=True)), x)
+    names = [layer.__class__.__name__ for layer in aug.layers]
+    assert "RandomFlip" not in names  # no flips for chest X-rays by default
+    assert "RandomFlip" in [l.__class__.__name__ for l in augmentation(flip=True).layers]
