@@ -108,3 +108,14 @@ def set_seed(seed: int, *, deterministic: bool = True, threads: int | None = Non
             pass
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def short_warnings() -> None:
+    """Print warnings as ``Category: message`` (no source path or line), so notebook
+    outputs stay readable and never show a machine's folders. Called in setup cells."""
+    import warnings
+
+    def _format(message, category, filename, lineno, line=None):  # noqa: ARG001
+        return f"{category.__name__}: {message}\n"
+
+    warnings.formatwarning = _format

@@ -1,0 +1,83 @@
+"""Checks of the repository itself: notebooks follow the skeleton, figures are named after
+their notebook, and the Binder environment pins what the lock file pins."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = re.match(r"^\s*(?:-\s+)?([A-Za-z0-9_.-]+)==([^\s#]+)", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def test_environment_yml_pins_equal_the_lock():
+    env = _pins((ROOT / "environment.yml").read_text().splitlines())
+    lock = _pins((ROOT / "requirements/lock-linux-py311.txt").read_text().splitlines())
+    assert env, "environment.yml pins nothing"
+    mismatched = {name: (version, lock.get(name)) for name, version in env.items() if lock.get(name) != version}
+    assert not mismatched, f"environment.yml and the lock disagree: {mismatched}"
+
+
+def test_there_are_notebooks():
+    names = [p.name for p in NOTEBOOKS]
+    assert "00_index.ipynb" in names and "01_data.ipynb" in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_skeleton(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_topic.ipynb"
+    first = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), "start with a title"
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1 and tagged[0]["cell_type"] == "code", "exactly one 'parameters' code cell"
+    last = "".join(cells[-1]["source"])
+    assert cells[-1]["cell_type"] == "markdown" and "Summary" in "".join(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"), "end with a summary"
+    assert "Exercise" in last or "exercise" in last.lower(), "the last cell holds exercises"
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code":
+            assert not re.search(r"sys\.path\.(insert|append)", source), "import the installed helpers"
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", f"stored error output in {path.name}"
+            if "image/png" in out.get("data", {}):
+                continue
+            text = json.dumps(out)
+            assert not re.search(r"/(work|root|tmp|home|Users)/[A-Za-z0-9_.-]+/", text), \
+                f"{path.name}: an output shows a machine path"
+
+
+def test_notebooks_are_committed_executed():
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(c.get("execution_count") for c in code), f"{path.name} is not fully executed"
+
+
+def test_figures_are_named_after_their_notebook():
+    prefixes = {p.name.split("_")[0] for p in NOTEBOOKS}
+    for figure in (ROOT / "figures").iterdir():
+        assert figure.name.split("_")[0] in prefixes, f"figures/{figure.name} names no notebook"
+        assert figure.suffix in {".png", ".csv", ".md"}, f"figures/{figure.name}: unexpected kind"
+
+
+def test_readme_names_the_two_commands_and_the_data_setting():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for needle in ("make reproduce", "make test", "MEDMNIST_DATA_DIR", "CC BY 4.0", "Yang"):
+        assert needle in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
