@@ -92,7 +92,6 @@ def set_seed(seed: int, *, deterministic: bool = True, threads: int | None = Non
     """
     random.seed(seed)
     np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import tensorflow as tf
     except ImportError:  # the data layer works without TensorFlow

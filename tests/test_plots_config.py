@@ -61,3 +61,12 @@ def test_set_seed_repeats_numpy_and_tensorflow():
     b = (np.random.rand(3), tf.random.uniform((3,)).numpy())
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_environment_report_has_what_00_index_prints():
+    from helpers.environment import environment_report
+
+    report = environment_report()
+    assert {"python", "platform", "cpu", "cores", "memory_total_gb", "gpus", "packages"} <= set(report)
+    assert report["packages"]["numpy"] == np.__version__
+    assert report["memory_total_gb"] > 0
