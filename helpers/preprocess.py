@@ -97,10 +97,16 @@ def make_dataset(
     augment: "keras.Layer | None" = None,
     seed: int = 0,
     cache: bool = True,
+    image_size: int | None = None,
+    channels: int | None = None,
 ) -> "tf.data.Dataset":
     """A tf.data pipeline: slices -> cache -> shuffle (seeded, reshuffled each epoch)
-    -> batch -> augment -> prefetch. Images are scaled to float [0, 1] first.
-    Deterministic element order, so seeded runs repeat exactly."""
+    -> batch -> augment -> resize -> channels -> prefetch.
+
+    Images are scaled to float [0, 1] first and kept at their stored size in memory;
+    ``image_size`` resizes each batch on the fly (so 256 px training never holds the
+    whole set at 256 px), and ``channels=3`` repeats a gray channel for RGB-input
+    models. Deterministic element order, so seeded runs repeat exactly."""
     import tensorflow as tf
 
     x = to_float(images)
@@ -115,5 +121,14 @@ def make_dataset(
     ds = ds.batch(batch_size)
     if augment is not None:
         ds = ds.map(lambda a, b: (augment(a, training=True), b),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if image_size is not None and image_size != x.shape[1]:
+        size = (image_size, image_size)
+        ds = ds.map(lambda a, b: (tf.image.resize(a, size, method="bilinear"), b),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if channels is not None and channels != x.shape[-1]:
+        if x.shape[-1] != 1:
+            raise ValueError(f"can only repeat a single gray channel, not {x.shape[-1]} channels")
+        ds = ds.map(lambda a, b: (tf.repeat(a, channels, axis=-1), b),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,122 @@
+"""Training recipe, determinism, the model cache and the distribution strategy hook,
+on a small phantom dataset dressed as a MedMNIST binary task."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import training
+from helpers.datasets import MedMNIST, medmnist_info
+from helpers.models import build_model, compact_cnn, seed_cnn
+from helpers.synthetic import make_phantoms
+
+
+@pytest.fixture(scope="module")
+def phantom_data() -> MedMNIST:
+    """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
+    info = medmnist_info("breastmnist")
+    sizes = {"train": 160, "val": 60, "test": 60}
+    images, labels, offset = {}, {}, 0
+    for split, n in sizes.items():
+        ph = make_phantoms(offset + n, 28, seed=11)
+        images[split] = (ph.images[offset:] * 255).round().astype(np.uint8)
+        labels[split] = ph.labels[offset:]
+        offset += n
+    info = dataclasses.replace(info, n_samples=sizes)
+    return MedMNIST(info=info, path=None, checksum_ok=True, images=images, labels=labels)
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def _config(**changes) -> training.TrainConfig:
+    base = dict(model="compact_cnn", dataset="phantoms", epochs=3, batch_size=32, augment=0.5,
+                model_options={"width": 8}, patience=None)
+    return training.TrainConfig(**{**base, **changes})
+
+
+def test_training_learns_and_keeps_the_best_validation_epoch(phantom_data):
+    result = training.train(_config(epochs=4), data=phantom_data, verbose=False)
+    aucs = [row["val_auc"] for row in result.history["epochs"]]
+    assert len(aucs) == 4 and result.best_val_auc == max(aucs)
+    assert result.best_epoch == int(np.argmax(aucs)) + 1
+    scores = training.predict_scores(result.model, phantom_data.images["val"], result.config)
+    assert training.auc_score(phantom_data.labels["val"], scores, "binary") == pytest.approx(result.best_val_auc)
+    assert result.train_seconds > 0 and result.images_per_second > 0
+    assert [r["train_seconds"] for r in result.history["evals"]] == sorted(r["train_seconds"] for r in result.history["evals"])
+
+
+def test_same_seed_same_weights(phantom_data):
+    a = training.train(_config(epochs=2), data=phantom_data, verbose=False)
+    b = training.train(_config(epochs=2), data=phantom_data, verbose=False)
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    c = training.train(_config(epochs=2, seed=1), data=phantom_data, verbose=False)
+    assert not all(np.array_equal(x, y) for x, y in zip(a.model.get_weights(), c.model.get_weights()))
+
+
+def test_cache_key_covers_every_parameter():
+    base = _config()
+    keys = {base.key()}
+    for name, value in (("epochs", 4), ("seed", 1), ("augment", 0.0), ("learning_rate", 1e-3),
+                        ("model_options", {"width": 16}), ("train_fraction", 0.5), ("input_size", 64)):
+        keys.add(dataclasses.replace(base, **{name: value}).key())
+    assert len(keys) == 8
+    assert _config().key() == base.key()
+
+
+def test_load_or_train_caches_atomically_and_reloads(phantom_data, cache_root, capsys):
+    config = _config(epochs=1)
+    first = training.load_or_train(config, data=phantom_data, verbose=False)
+    assert not first.from_cache
+    folder = training.cache_path(config)
+    assert (folder / "model.keras").is_file() and (folder / "result.json").is_file()
+    assert not list(folder.parent.glob(".saving-*")), "no staging folder left behind"
+    second = training.load_or_train(config, data=phantom_data)
+    assert second.from_cache and "loaded compact_cnn" in capsys.readouterr().out
+    x = phantom_data.images["test"]
+    np.testing.assert_allclose(training.predict_scores(first.model, x, config),
+                               training.predict_scores(second.model, x, config), atol=1e-6)
+    assert second.history == first.history and second.best_epoch == first.best_epoch
+
+
+def test_eval_every_steps_and_time_budget(phantom_data):
+    result = training.train(_config(epochs=5, eval_every=2, max_seconds=1e-3), data=phantom_data, verbose=False)
+    assert len(result.history["epochs"]) == 1, "the budget stops training after the first step"
+    evals = training.train(_config(epochs=1, eval_every=2), data=phantom_data, verbose=False).history["evals"]
+    assert [e["step"] for e in evals] == [2, 4, 5]  # 160 images / 32 = 5 steps; the epoch end adds step 5
+    assert training.time_to_auc([{"train_seconds": 1.0, "val_auc": 0.8}, {"train_seconds": 2.0, "val_auc": 0.96}], 0.95) == 2.0
+    assert training.time_to_auc([{"train_seconds": 1.0, "val_auc": 0.8}], 0.95) is None
+
+
+def test_resize_channels_and_mirrored_strategy(phantom_data):
+    config = _config(model="seed_cnn", epochs=1, input_size=48, channels=3, optimizer="adam",
+                     schedule="constant", learning_rate=1e-3, model_options={})
+    result = training.train(config, strategy=tf.distribute.MirroredStrategy(), data=phantom_data, verbose=False)
+    assert result.model.input_shape == (None, 48, 48, 3)
+    assert training.predict_scores(result.model, phantom_data.images["test"], config).shape == (60,)
+
+
+def test_subsets_and_class_weights():
+    labels = np.array([0] * 30 + [1] * 70)
+    subset = training.stratified_subset(labels, 0.1, seed=0)
+    assert len(subset) == 10 and (labels[subset] == 0).sum() == 3
+    assert np.array_equal(training.stratified_subset(labels, 0.1, seed=0), subset)
+    assert training.class_weights(labels) == pytest.approx({0: 100 / 60, 1: 100 / 140})
+    with pytest.raises(ValueError, match="train_fraction"):
+        training.stratified_subset(labels, 0.0, seed=0)
+
+
+def test_builders():
+    assert compact_cnn((28, 28, 1), 1, width=8).output_shape == (None, 1)
+    assert compact_cnn((64, 64, 3), 5).count_params() == compact_cnn((28, 28, 3), 5).count_params()
+    assert seed_cnn((28, 28, 1), 1).layers[-1].activation.__name__ == "sigmoid"
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet", (28, 28, 1), 1)
