@@ -59,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int | None = None       # evaluate every N steps (default: every epoch)
     max_seconds: float | None = None    # stop once this much training time is spent
+    stop_at_auc: float | None = None    # stop once validation AUC reaches this
     model_options: dict = field(default_factory=dict)
 
     def key(self) -> str:
@@ -184,6 +185,8 @@ class _Tracker(keras.callbacks.Callback):
         if auc > self.best_auc:
             self.best_auc, self.best_epoch = auc, self.epoch + 1
             self.best_weights = [w.copy() for w in self.model.get_weights()]
+        if self.config.stop_at_auc is not None and auc >= self.config.stop_at_auc:
+            self.model.stop_training = True
         return auc
 
     def on_train_begin(self, logs=None):
