@@ -322,3 +322,71 @@ def load_image_folder(
         paths=paths,
         report=report,
     )
+
+
+def _natural_key(path: Path) -> list:
+    """Sort 'visit2' before 'visit10'."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_file() and _visible(p)), key=_natural_key)
+
+
+def load_mask_pairs(
+    images_dir: str | Path,
+    masks_dir: str | Path,
+    *,
+    size: tuple[int, int] = (64, 64),
+    mask_threshold: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images and their segmentation masks from two folders, paired by file stem
+    (``images/case01.png`` with ``masks/case01.png``; extensions may differ).
+
+    Returns images float32 (N, H, W, 1), masks bool (N, H, W) (mask pixels above
+    ``mask_threshold`` after scaling to [0, 1]) and the stems. An image without a mask,
+    a mask without an image, or an empty folder is an error naming the files.
+    Taught in ``06_segmentation_detection``."""
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise ImageFileError(f"{folder}: not a folder")
+    images = {p.stem: p for p in _image_files(images_dir)}
+    masks = {p.stem: p for p in _image_files(masks_dir)}
+    if not images:
+        raise ImageFileError(f"{images_dir}: no image files")
+    unmatched_images = sorted(set(images) - set(masks))
+    unmatched_masks = sorted(set(masks) - set(images))
+    if unmatched_images:
+        raise ImageFileError(f"{masks_dir}: no mask for image(s) {', '.join(images[s].name for s in unmatched_images)}")
+    if unmatched_masks:
+        raise ImageFileError(f"{images_dir}: no image for mask(s) {', '.join(masks[s].name for s in unmatched_masks)}")
+    stems = sorted(images, key=lambda s: _natural_key(images[s]))
+    x = np.stack([read_image(images[s], size=size)[0] for s in stems])
+    y = np.stack([read_image(masks[s], size=size)[0][..., 0] > mask_threshold for s in stems])
+    return x, y, stems
+
+
+def load_series_folder(
+    root: str | Path, *, size: tuple[int, int] = (64, 64), min_visits: int = 2
+) -> tuple[list[str], list[np.ndarray]]:
+    """A user's follow-up series: ``root/<patient>/<visit files>``, visits ordered by file
+    name in natural order (``visit2`` before ``visit10``). Returns the patient names and,
+    per patient, a float32 array (T, H, W, 1). A patient with fewer than ``min_visits``
+    readable images is an error naming the folder. Taught in ``07_progression``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageFileError(f"{root}: not a folder")
+    patients = sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=_natural_key)
+    if not patients:
+        raise ImageFileError(f"{root}: no patient folders (expected one sub-folder per patient)")
+    names, series = [], []
+    for patient in patients:
+        files = _image_files(patient)
+        if len(files) < min_visits:
+            raise ImageFileError(f"{patient}: {len(files)} visit image(s); a series needs at least {min_visits}")
+        names.append(patient.name)
+        series.append(np.stack([read_image(f, size=size)[0] for f in files]))
+    return names, series

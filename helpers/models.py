@@ -101,3 +101,72 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_BUILDERS))}")
     return MODEL_BUILDERS[name](input_shape, n_classes, **options)
+
+
+def unet(
+    input_shape: tuple[int, int, int] = (64, 64, 1),
+    *,
+    depth: int = 3,
+    width: int = 16,
+    n_classes: int = 1,
+) -> keras.Model:
+    """U-Net (Ronneberger et al. 2015): ``depth`` encoder stages of two Conv-BN-ReLU
+    layers (``width * 2**d`` channels) with 2x2 max pooling, a bottleneck, and a mirror
+    decoder with transposed convolutions and skip connections. Output: one sigmoid
+    probability map per class, the input's size. Taught in ``06_segmentation_detection``.
+    The input side must be divisible by ``2**depth``."""
+    side = input_shape[0]
+    if side % (2**depth):
+        raise ValueError(f"input size {side} is not divisible by 2**depth = {2**depth}")
+    inputs = keras.Input(input_shape)
+    x, skips = inputs, []
+    for d in range(depth):
+        x = _conv_bn_relu(x, width * 2**d, f"enc{d}a")
+        x = _conv_bn_relu(x, width * 2**d, f"enc{d}b")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"down{d}")(x)
+    x = _conv_bn_relu(x, width * 2**depth, "bottleneck_a")
+    x = _conv_bn_relu(x, width * 2**depth, "bottleneck_b")
+    for d in reversed(range(depth)):
+        x = layers.Conv2DTranspose(width * 2**d, 2, strides=2, name=f"up{d}")(x)
+        x = layers.Concatenate(name=f"skip{d}")([x, skips[d]])
+        x = _conv_bn_relu(x, width * 2**d, f"dec{d}a")
+        x = _conv_bn_relu(x, width * 2**d, f"dec{d}b")
+    outputs = layers.Conv2D(n_classes, 1, activation="sigmoid", name="mask")(x)
+    return keras.Model(inputs, outputs, name="unet")
+
+
+def progression_model(
+    n_visits: int,
+    image_size: int = 64,
+    *,
+    width: int = 16,
+    recurrent_units: int = 32,
+    n_trends: int = 3,
+) -> keras.Model:
+    """A shared CNN encoder applied to every visit (TimeDistributed), its features joined
+    with the visit's measured lesion area, then a GRU over the visits and two heads:
+    ``next_area`` (the lesion area at the next visit, in the units of the area input)
+    and ``trend`` (softmax over shrinking/stable/growing). Taught in ``07_progression``.
+
+    Inputs: ``images`` (batch, n_visits, S, S, 1) and ``areas`` (batch, n_visits)."""
+    images = keras.Input((n_visits, image_size, image_size, 1), name="images")
+    areas = keras.Input((n_visits,), name="areas")
+    encoder = keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 1)),
+            layers.Conv2D(width, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(4 * width, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+        ],
+        name="visit_encoder",
+    )
+    encoded = layers.TimeDistributed(encoder, name="encode_each_visit")(images)
+    joined = layers.Concatenate(name="with_area")([encoded, layers.Reshape((n_visits, 1))(areas)])
+    state = layers.GRU(recurrent_units, name="gru")(joined)
+    next_area = layers.Dense(1, name="next_area")(state)
+    trend = layers.Dense(n_trends, activation="softmax", name="trend")(state)
+    return keras.Model([images, areas], {"next_area": next_area, "trend": trend}, name="cnn_gru")

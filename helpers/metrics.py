@@ -1,0 +1,90 @@
+"""Classification metrics built on scikit-learn, and decision thresholds chosen on the
+validation split.
+
+Introduced in ``notebooks/03_training.ipynb`` (test AUC and accuracy at a threshold chosen
+on validation); the full evaluation toolkit of ``04_evaluation`` builds on these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+
+def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold maximising Youden's J = sensitivity + specificity - 1.
+    Call it on the *validation* split only, then apply the threshold unchanged to test."""
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def binary_summary(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC (threshold-free) and accuracy, sensitivity, specificity and balanced accuracy
+    of ``scores >= threshold``."""
+    y_true = np.asarray(y_true).astype(int)
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
+    sensitivity = tp / (tp + fn) if tp + fn else float("nan")
+    specificity = tn / (tn + fp) if tn + fp else float("nan")
+    return {
+        "auc": float(roc_auc_score(y_true, scores)),
+        "accuracy": float((tp + tn) / len(y_true)),
+        "sensitivity": float(sensitivity),
+        "specificity": float(specificity),
+        "balanced_accuracy": float((sensitivity + specificity) / 2),
+        "threshold": float(threshold),
+    }
+
+
+# ---- segmentation ----------------------------------------------------------------
+
+def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice = 2|P & T| / (|P| + |T|) of two boolean masks; 1.0 when both are empty."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    total = pred.sum() + truth.sum()
+    return 1.0 if total == 0 else float(2.0 * (pred & truth).sum() / total)
+
+
+def iou_score(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union |P & T| / |P | T|; 1.0 when both are empty."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    union = (pred | truth).sum()
+    return 1.0 if union == 0 else float((pred & truth).sum() / union)
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def hausdorff95(pred: np.ndarray, truth: np.ndarray) -> float:
+    """95th percentile of the symmetric surface distances between two masks, in pixels
+    (robust to a few stray pixels, unlike the maximum). NaN if either mask is empty."""
+    from scipy import ndimage
+
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if not pred.any() or not truth.any():
+        return float("nan")
+    ps, ts = _surface(pred), _surface(truth)
+    to_truth = ndimage.distance_transform_edt(~ts)
+    to_pred = ndimage.distance_transform_edt(~ps)
+    distances = np.concatenate([to_truth[ps], to_pred[ts]])
+    return float(np.percentile(distances, 95))
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, statistic=np.mean, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """(estimate, low, high): percentile bootstrap interval of ``statistic`` over items
+    (images, patients) resampled with replacement; NaNs are dropped first."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(n_boot, len(values)))
+    stats = np.apply_along_axis(statistic, 1, values[draws])
+    alpha = (1.0 - level) / 2.0
+    return float(statistic(values)), float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))

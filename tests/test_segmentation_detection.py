@@ -1,0 +1,114 @@
+"""Segmentation metrics, detection from probability maps, FROC, U-Net and progression
+builders, and the folder loaders for masks and series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import detection as det
+from helpers.imagefiles import ImageFileError, load_mask_pairs, load_series_folder
+from helpers.metrics import bootstrap_ci, dice_score, hausdorff95, iou_score
+
+
+def _square(size=20, y=5, x=5, side=6):
+    m = np.zeros((size, size), bool)
+    m[y:y + side, x:x + side] = True
+    return m
+
+
+def test_dice_and_iou_by_hand():
+    a, b = _square(), _square(x=8)  # 6x6 squares overlapping on 6x3
+    assert dice_score(a, b) == pytest.approx(2 * 18 / 72)
+    assert iou_score(a, b) == pytest.approx(18 / 54)
+    empty = np.zeros((4, 4), bool)
+    assert dice_score(empty, empty) == 1.0 and iou_score(empty, empty) == 1.0
+    assert dice_score(a, np.zeros_like(a)) == 0.0
+
+
+def test_hausdorff95_of_a_shifted_square():
+    assert hausdorff95(_square(), _square()) == 0.0
+    assert hausdorff95(_square(), _square(x=8)) == pytest.approx(3.0)
+    assert np.isnan(hausdorff95(_square(), np.zeros((20, 20), bool)))
+
+
+def test_bootstrap_ci_brackets_the_mean_and_repeats():
+    values = np.random.default_rng(0).normal(0.8, 0.1, 200)
+    est, low, high = bootstrap_ci(values, seed=1)
+    assert low < est < high and high - low < 0.05
+    assert bootstrap_ci(values, seed=1) == (est, low, high)
+
+
+def test_boxes_from_probability_and_matching():
+    prob = np.zeros((30, 30))
+    prob[2:6, 3:9] = 0.9
+    prob[20:25, 20:24] = 0.6
+    prob[15, 15] = 0.99  # a single pixel: below min_area
+    boxes, scores = det.boxes_from_probability(prob, 0.5, min_area=3)
+    assert boxes.tolist() == [[2, 3, 6, 9], [20, 20, 25, 24]] and scores.tolist() == [0.9, 0.6]
+    truth = np.array([[2, 3, 6, 9], [10, 10, 14, 14]])
+    assert det.match_boxes(boxes, scores, truth).tolist() == [True, False]
+    assert det.box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3]]))[0, 0] == pytest.approx(1 / 7)
+
+
+def test_froc_counts_false_positives_per_image():
+    truths = [np.array([[0, 0, 4, 4]]), np.array([[10, 10, 14, 14]])]
+    predictions = [
+        (np.array([[0, 0, 4, 4], [20, 20, 24, 24]]), np.array([0.9, 0.3])),  # hit + FP
+        (np.array([[30, 30, 34, 34]]), np.array([0.8])),                     # FP, lesion missed
+    ]
+    fp, sens, thresholds = det.froc_curve(predictions, truths)
+    assert thresholds.tolist() == [0.9, 0.8, 0.3]
+    assert sens.tolist() == [0.5, 0.5, 0.5] and fp.tolist() == [0.0, 0.5, 1.0]
+    assert det.sensitivity_at_fp(fp, sens, 1.0) == 0.5 and det.sensitivity_at_fp(fp, sens, -1) == 0.0
+
+
+def test_unet_and_progression_shapes():
+    from helpers.models import progression_model, unet
+
+    assert unet((32, 32, 1), depth=2, width=4).output_shape == (None, 32, 32, 1)
+    with pytest.raises(ValueError, match="not divisible"):
+        unet((30, 30, 1), depth=2)
+    model = progression_model(4, 32, width=4, recurrent_units=8)
+    out = model([np.zeros((2, 4, 32, 32, 1), np.float32), np.zeros((2, 4), np.float32)])
+    assert out["next_area"].shape == (2, 1) and out["trend"].shape == (2, 3)
+
+
+def test_dice_bce_loss_is_small_for_a_perfect_mask():
+    from helpers.losses import dice_bce_loss
+
+    truth = _square()[None, ..., None].astype("float32")
+    perfect = np.clip(truth, 1e-4, 1 - 1e-4)
+    wrong = 1.0 - perfect
+    assert float(np.mean(dice_bce_loss(truth, perfect))) < 0.01
+    assert float(np.mean(dice_bce_loss(truth, wrong))) > 1.0
+
+
+def _save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_mask_pairs_loader(tmp_path):
+    for k in range(3):
+        _save(tmp_path / "images" / f"case{k}.png", np.full((40, 40), 60 * k, np.uint8))
+        _save(tmp_path / "masks" / f"case{k}.png", (_square(40, 10, 10, 12) * 255).astype(np.uint8))
+    x, y, stems = load_mask_pairs(tmp_path / "images", tmp_path / "masks", size=(20, 20))
+    assert x.shape == (3, 20, 20, 1) and y.shape == (3, 20, 20) and stems == ["case0", "case1", "case2"]
+    assert 30 <= y[0].sum() <= 42  # the 12x12 square at half size
+    (tmp_path / "masks" / "case2.png").unlink()
+    with pytest.raises(ImageFileError, match=r"masks: no mask for image\(s\) case2\.png"):
+        load_mask_pairs(tmp_path / "images", tmp_path / "masks")
+
+
+def test_series_loader_orders_visits_naturally(tmp_path):
+    for visit in (1, 2, 10):
+        _save(tmp_path / "patientA" / f"visit{visit}.png", np.full((8, 8), visit * 20, np.uint8))
+    _save(tmp_path / "patientB" / "visit1.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ImageFileError, match=r"patientB: 1 visit image\(s\); a series needs at least 2"):
+        load_series_folder(tmp_path)
+    _save(tmp_path / "patientB" / "visit2.png", np.zeros((8, 8), np.uint8))
+    names, series = load_series_folder(tmp_path, size=(8, 8))
+    assert names == ["patientA", "patientB"]
+    assert [round(float(v.mean()) * 255) for v in series[0]] == [20, 40, 200]
