@@ -37,6 +37,14 @@ def binary_summary(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
     }
 
 
+def ovr_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Macro one-vs-rest AUC for integer labels and per-class scores (N, K) that need not
+    be probabilities (scikit-learn's multi-class AUC insists they sum to 1)."""
+    y_true = np.asarray(y_true)
+    aucs = [roc_auc_score(y_true == k, scores[:, k]) for k in range(scores.shape[1]) if 0 < (y_true == k).sum() < len(y_true)]
+    return float(np.mean(aucs))
+
+
 # ---- segmentation ----------------------------------------------------------------
 
 def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -208,11 +208,13 @@ def make_visit_series(
     noise: float = 0.03,
     blur: float = 0.7,
     max_shift: int = 2,
+    jitter: float = 0.03,
 ) -> VisitSeries:
     """Generate ``n_patients`` series of ``n_visits`` phantoms each: one anatomy and
     one nodule per patient; the nodule's radius follows ``r0 * exp(g * t)`` with a
     growth rate ``g`` drawn for the patient's trend (shrinking, stable or growing,
-    in equal shares) plus per-visit jitter. Each visit gets fresh noise and a random
+    in equal shares) times ``1 + jitter * N(0, 1)`` per visit (measurement-like noise on
+    the size). Each visit gets fresh noise and a random
     misregistration of up to ``max_shift`` pixels. Deterministic by ``seed``.
     """
     if n_visits < 2:
@@ -235,7 +237,7 @@ def make_visit_series(
         cy, cx = np.divmod(int(rng.choice(np.flatnonzero(inner if inner.any() else lungs))), size)
         contrast = rng.uniform(0.25, 0.40)
         for t in range(n_visits):
-            radius = max(0.8 * scale, r0 * np.exp(rate * t) * (1 + 0.03 * rng.standard_normal()))
+            radius = max(0.8 * scale, r0 * np.exp(rate * t) * (1 + jitter * rng.standard_normal()))
             profile, mask = _nodule(size, cy, cx, radius)
             img = base + contrast * profile * lungs
             mask = mask & lungs

@@ -64,9 +64,7 @@ class TrainConfig:
 
     def key(self) -> str:
         """Short hash of every parameter, the recipe version and the Keras version."""
-        payload = json.dumps({**dataclasses.asdict(self), "recipe": RECIPE_VERSION,
-                              "keras": keras.__version__}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return params_key(dataclasses.asdict(self))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -90,6 +88,13 @@ class TrainResult:
     def time_to_auc(self, target: float) -> float | None:
         """Training seconds until validation AUC first reached ``target`` (None: never)."""
         return time_to_auc(self.history["evals"], target)
+
+
+def params_key(params: dict) -> str:
+    """Short hash of a JSON-able parameter dict plus the recipe and Keras versions:
+    the name of a cache entry."""
+    payload = json.dumps({**params, "recipe": RECIPE_VERSION, "keras": keras.__version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def time_to_auc(evals: list[dict], target: float) -> float | None:
@@ -298,16 +303,13 @@ def cache_path(config: TrainConfig) -> Path:
     return model_cache_dir() / f"{config.model}-{config.dataset}-{config.key()}"
 
 
-def save_result(result: TrainResult, folder: Path) -> Path:
-    """Write model and metadata into ``folder`` atomically (a temporary folder renamed
-    into place), so an interrupted save never leaves a half-written cache entry."""
+def save_cached(folder: Path, model: keras.Model, meta: dict) -> Path:
+    """Write ``model.keras`` and ``result.json`` into ``folder`` atomically (a temporary
+    folder renamed into place), so an interrupted save never leaves a half-written entry."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
     try:
-        result.model.save(staging / "model.keras")
-        meta = {"config": dataclasses.asdict(result.config), "history": result.history,
-                "train_seconds": result.train_seconds, "best_val_auc": result.best_val_auc,
-                "best_epoch": result.best_epoch, "images_per_second": result.images_per_second}
+        model.save(staging / "model.keras")
         (staging / "result.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
@@ -318,14 +320,28 @@ def save_result(result: TrainResult, folder: Path) -> Path:
     return folder
 
 
-def load_result(folder: Path, config: TrainConfig) -> TrainResult:
-    """Read a cache entry written by :func:`save_result`."""
+def load_cached(folder: Path) -> tuple[keras.Model, dict] | None:
+    """``(model, meta)`` from a cache entry, or None if there is none."""
+    if not ((folder / "result.json").is_file() and (folder / "model.keras").is_file()):
+        return None
     meta = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    model = keras.models.load_model(folder / "model.keras", compile=False)
-    return TrainResult(model=model, config=config, history=meta["history"],
-                       train_seconds=meta["train_seconds"], best_val_auc=meta["best_val_auc"],
-                       best_epoch=meta["best_epoch"], images_per_second=meta["images_per_second"],
-                       from_cache=True)
+    return keras.models.load_model(folder / "model.keras", compile=False), meta
+
+
+def cached_model(name: str, params: dict, fit, *, verbose: bool = True) -> tuple[keras.Model, dict, bool]:
+    """Generic model cache for models outside the classification recipe (U-Net,
+    progression model): ``fit()`` returns ``(model, meta)`` and runs only when
+    ``.cache/models/<name>-<key of params>`` does not exist. Returns
+    ``(model, meta, from_cache)``."""
+    folder = model_cache_dir() / f"{name}-{params_key(params)}"
+    found = load_cached(folder)
+    if found is not None:
+        if verbose:
+            print(f"loaded {name} from the model cache ({folder.name})")
+        return found[0], found[1], True
+    model, meta = fit()
+    save_cached(folder, model, meta)
+    return model, meta, False
 
 
 def load_or_train(
@@ -333,10 +349,18 @@ def load_or_train(
 ) -> TrainResult:
     """The cached result for ``config`` if there is one, else :func:`train` and cache it."""
     folder = cache_path(config)
-    if (folder / "result.json").is_file() and (folder / "model.keras").is_file():
+    found = load_cached(folder)
+    if found is not None:
         if verbose:
             print(f"loaded {config.model} on {config.dataset} from the model cache ({folder.name})")
-        return load_result(folder, config)
+        model, meta = found
+        return TrainResult(model=model, config=config, history=meta["history"],
+                           train_seconds=meta["train_seconds"], best_val_auc=meta["best_val_auc"],
+                           best_epoch=meta["best_epoch"], images_per_second=meta["images_per_second"],
+                           from_cache=True)
     result = train(config, strategy=strategy, verbose=verbose, data=data)
-    save_result(result, folder)
+    save_cached(folder, result.model, {
+        "config": dataclasses.asdict(config), "history": result.history, "train_seconds": result.train_seconds,
+        "best_val_auc": result.best_val_auc, "best_epoch": result.best_epoch,
+        "images_per_second": result.images_per_second})
     return result

@@ -112,3 +112,27 @@ def test_series_loader_orders_visits_naturally(tmp_path):
     names, series = load_series_folder(tmp_path, size=(8, 8))
     assert names == ["patientA", "patientB"]
     assert [round(float(v.mean()) * 255) for v in series[0]] == [20, 40, 200]
+
+
+def test_progression_baselines_and_tolerance():
+    from helpers.progression import baselines, fit_tolerance, trend_from_change
+    from helpers.synthetic import make_visit_series
+
+    series = make_visit_series(30, n_visits=5, size=32, seed=3, jitter=0.0)
+    out = baselines(series)
+    observed = series.areas[:, :-1]
+    np.testing.assert_array_equal(out["last visit"]["next_area"], observed[:, -1])
+    # without jitter the linear slope's sign gives the trend of every growing/shrinking patient
+    change = out["linear extrapolation"]["change"]
+    assert (change[series.trend == 2] > 0).all() and (change[series.trend == 0] < 0).all()
+    tolerance = fit_tolerance(change, series.trend)
+    assert (trend_from_change(change, tolerance) == series.trend).mean() > 0.9
+    assert trend_from_change(np.array([-0.5, 0.0, 0.5]), 0.1).tolist() == [0, 1, 2]
+
+
+def test_ovr_auc_accepts_unnormalised_scores():
+    from helpers.metrics import ovr_auc
+
+    y = np.array([0, 1, 2, 0, 1, 2])
+    scores = np.eye(3)[y] * 5.0  # perfect, and not probabilities
+    assert ovr_auc(y, scores) == 1.0

@@ -120,3 +120,21 @@ def test_builders():
     assert seed_cnn((28, 28, 1), 1).layers[-1].activation.__name__ == "sigmoid"
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet", (28, 28, 1), 1)
+
+
+def test_generic_cache_runs_fit_once(cache_root):
+    import keras
+
+    calls = []
+
+    def fit():
+        calls.append(1)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        return model, {"note": "trained"}
+
+    m1, meta1, cached1 = training.cached_model("toy", {"a": 1}, fit, verbose=False)
+    m2, meta2, cached2 = training.cached_model("toy", {"a": 1}, fit, verbose=False)
+    _, _, cached3 = training.cached_model("toy", {"a": 2}, fit, verbose=False)
+    assert calls == [1, 1] and (cached1, cached2, cached3) == (False, True, False)
+    assert meta2 == {"note": "trained"}
+    np.testing.assert_array_equal(m1.get_weights()[0], m2.get_weights()[0])
