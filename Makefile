@@ -16,7 +16,6 @@ export TF_NUM_INTRAOP_THREADS ?= 2
 export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
-export MPLBACKEND ?= Agg
 
 .PHONY: reproduce test unit notebooks lab env lock clean
 
