@@ -98,3 +98,28 @@ def sensitivity_at_fp(fp_per_image: np.ndarray, sensitivity: np.ndarray, max_fp:
     """The highest sensitivity reached with at most ``max_fp`` false positives per image."""
     allowed = fp_per_image <= max_fp
     return float(sensitivity[allowed].max()) if allowed.any() else 0.0
+
+
+def froc_by_map_threshold(
+    probabilities: np.ndarray, truths: list[np.ndarray], thresholds=None, iou: float = 0.5, min_area: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FROC operating points of the whole pipeline: for each probability-map threshold,
+    extract components (:func:`boxes_from_probability`) and count lesions found and false
+    positives per image. Unlike ranking one fixed set of boxes by score, a lower map
+    threshold can also *grow* or *merge* components, so every point is a detector one
+    would actually run. Returns (false positives per image, sensitivity, thresholds),
+    ordered by increasing false positives."""
+    thresholds = np.linspace(0.95, 0.05, 19) if thresholds is None else np.asarray(thresholds)
+    n_lesions = max(int(sum(len(t) for t in truths)), 1)
+    fp_rate, sensitivity = [], []
+    for t in thresholds:
+        found = fp = 0
+        for prob, truth in zip(probabilities, truths):
+            boxes, scores = boxes_from_probability(prob, float(t), min_area)
+            hits = match_boxes(boxes, scores, truth, iou)
+            found += int(hits.sum())
+            fp += int((~hits).sum())
+        fp_rate.append(fp / max(len(truths), 1))
+        sensitivity.append(found / n_lesions)
+    order = np.argsort(fp_rate, kind="stable")
+    return np.asarray(fp_rate)[order], np.asarray(sensitivity)[order], thresholds[order]

@@ -136,3 +136,13 @@ def test_ovr_auc_accepts_unnormalised_scores():
     y = np.array([0, 1, 2, 0, 1, 2])
     scores = np.eye(3)[y] * 5.0  # perfect, and not probabilities
     assert ovr_auc(y, scores) == 1.0
+
+
+def test_froc_by_map_threshold_finds_the_faint_lesion_at_low_thresholds():
+    prob = np.zeros((1, 30, 30))
+    prob[0, 2:6, 2:6] = 0.9   # a confident lesion
+    prob[0, 20:24, 20:24] = 0.3  # a faint one
+    prob[0, 10:13, 25:28] = 0.2  # a false alarm
+    truths = [np.array([[2, 2, 6, 6], [20, 20, 24, 24]])]
+    fp, sens, thresholds = det.froc_by_map_threshold(prob, truths, thresholds=[0.5, 0.25, 0.1])
+    assert list(zip(fp.tolist(), sens.tolist(), thresholds.tolist())) == [(0.0, 0.5, 0.5), (0.0, 1.0, 0.25), (1.0, 1.0, 0.1)]
