@@ -146,3 +146,24 @@ def test_froc_by_map_threshold_finds_the_faint_lesion_at_low_thresholds():
     truths = [np.array([[2, 2, 6, 6], [20, 20, 24, 24]])]
     fp, sens, thresholds = det.froc_by_map_threshold(prob, truths, thresholds=[0.5, 0.25, 0.1])
     assert list(zip(fp.tolist(), sens.tolist(), thresholds.tolist())) == [(0.0, 0.5, 0.5), (0.0, 1.0, 0.25), (1.0, 1.0, 0.1)]
+
+
+def test_unet_and_progression_training_run_and_cache(tmp_path, monkeypatch):
+    """Tiny end-to-end runs of the two training functions and their caches."""
+    from helpers.progression import load_or_train_progression, predict, series_splits
+    from helpers.segmentation import load_or_train_unet, phantom_splits, predict_masks
+
+    monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
+    seg = {"n_train": 24, "n_val": 8, "n_test": 8, "size": 32, "depth": 2, "width": 4, "epochs": 2, "batch_size": 8}
+    model, meta, cached = load_or_train_unet(seg, verbose=False)
+    assert not cached and len(meta["history"]) == 2
+    assert meta["best_val_soft_dice"] == max(h["val_soft_dice"] for h in meta["history"])
+    probabilities = predict_masks(model, phantom_splits(seg)["test"].images)
+    assert probabilities.shape == (8, 32, 32) and 0.0 <= probabilities.min() and probabilities.max() <= 1.0
+    assert load_or_train_unet(seg, verbose=False)[2] is True
+
+    prog = {"n_train": 12, "n_val": 6, "n_test": 6, "size": 32, "width": 2, "units": 4, "epochs": 2}
+    model, meta, cached = load_or_train_progression(prog, verbose=False)
+    out = predict(model, series_splits(prog)["test"], meta["params"]["area_scale"])
+    assert out["next_area"].shape == (6,) and out["trend_scores"].shape == (6, 3)
+    assert (out["next_area"] >= 0).all()
