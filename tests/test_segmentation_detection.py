@@ -167,3 +167,13 @@ def test_unet_and_progression_training_run_and_cache(tmp_path, monkeypatch):
     out = predict(model, series_splits(prog)["test"], meta["params"]["area_scale"])
     assert out["next_area"].shape == (6,) and out["trend_scores"].shape == (6, 3)
     assert (out["next_area"] >= 0).all()
+
+
+def test_touching_blobs_are_split_only_when_asked():
+    yy, xx = np.mgrid[:30, :30]
+    prob = (((yy - 12) ** 2 + (xx - 8) ** 2 <= 25) | ((yy - 12) ** 2 + (xx - 17) ** 2 <= 25)).astype(float)
+    merged, _ = det.boxes_from_probability(prob, 0.5)
+    split, _ = det.boxes_from_probability(prob, 0.5, split_min_distance=3)
+    assert len(merged) == 1 and len(split) == 2
+    truth = np.array([[7, 3, 18, 14], [7, 12, 18, 23]])
+    assert det.match_boxes(split, np.ones(2), truth, iou=0.5).all()
