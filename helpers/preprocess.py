@@ -68,14 +68,18 @@ def augmentation(
     zoom: float = 0.10,
     contrast: float = 0.15,
     flip: bool = False,
+    strength: float = 1.0,
 ) -> "keras.Sequential":
     """Keras augmentation layers (active only with ``training=True``).
 
     Defaults suit chest X-rays: small rotations, shifts and zooms, mild contrast
     changes, and *no* horizontal flip (the heart is on the left; a flipped film is a
     different, rare anatomy: situs inversus). Rotation is a fraction of a full turn.
+    ``strength`` scales all four magnitudes at once (the ``augment`` knob of training).
     """
     import keras
+
+    rotation, translation, zoom, contrast = (strength * v for v in (rotation, translation, zoom, contrast))
 
     layers = [
         keras.layers.RandomRotation(rotation, fill_mode="nearest", seed=seed),

@@ -273,9 +273,7 @@ def train(
     x_train, y_train = x_train[keep], y_train[keep]
     x_val, y_val = dataset.split("val")
     target_dtype = np.float32 if kind != "multi-class" else np.int64
-    augment = (augmentation(config.seed, rotation=0.04 * config.augment, translation=0.08 * config.augment,
-                            zoom=0.10 * config.augment, contrast=0.15 * config.augment)
-               if config.augment > 0 else None)
+    augment = augmentation(config.seed, strength=config.augment) if config.augment > 0 else None
     ds = make_dataset(x_train, y_train.astype(target_dtype), batch_size=config.batch_size, shuffle=True,
                       augment=augment, seed=config.seed, image_size=config.input_size, channels=config.channels)
     steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))

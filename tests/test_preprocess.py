@@ -61,3 +61,9 @@ def test_augmentation_changes_images_only_in_training():
     names = [layer.__class__.__name__ for layer in aug.layers]
     assert "RandomFlip" not in names  # no flips for chest X-rays by default
     assert "RandomFlip" in [l.__class__.__name__ for l in augmentation(flip=True).layers]
+
+
+def test_augmentation_strength_scales_every_magnitude():
+    weak = augmentation(strength=0.5).layers
+    assert weak[0].factor == (-0.02, 0.02) or tuple(weak[0].factor) == (-0.02, 0.02)
+    assert weak[1].height_factor in (0.04, (-0.04, 0.04))
