@@ -123,21 +123,23 @@ def sensitivity_at_fp(fp_per_image: np.ndarray, sensitivity: np.ndarray, max_fp:
 
 
 def froc_by_map_threshold(
-    probabilities: np.ndarray, truths: list[np.ndarray], thresholds=None, iou: float = 0.5, min_area: int = 3
+    probabilities: np.ndarray, truths: list[np.ndarray], thresholds=None, iou: float = 0.5, min_area: int = 3,
+    split_min_distance: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FROC operating points of the whole pipeline: for each probability-map threshold,
     extract components (:func:`boxes_from_probability`) and count lesions found and false
     positives per image. Unlike ranking one fixed set of boxes by score, a lower map
     threshold can also *grow* or *merge* components, so every point is a detector one
-    would actually run. Returns (false positives per image, sensitivity, thresholds),
-    ordered by increasing false positives."""
+    would actually run. ``split_min_distance`` is passed on to
+    :func:`boxes_from_probability`. Returns (false positives per image, sensitivity,
+    thresholds), ordered by increasing false positives."""
     thresholds = np.linspace(0.95, 0.05, 19) if thresholds is None else np.asarray(thresholds)
     n_lesions = max(int(sum(len(t) for t in truths)), 1)
     fp_rate, sensitivity = [], []
     for t in thresholds:
         found = fp = 0
         for prob, truth in zip(probabilities, truths):
-            boxes, scores = boxes_from_probability(prob, float(t), min_area)
+            boxes, scores = boxes_from_probability(prob, float(t), min_area, split_min_distance)
             hits = match_boxes(boxes, scores, truth, iou)
             found += int(hits.sum())
             fp += int((~hits).sum())

@@ -2,13 +2,31 @@
 validation split.
 
 Introduced in ``notebooks/03_training.ipynb`` (test AUC and accuracy at a threshold chosen
-on validation); the full evaluation toolkit of ``04_evaluation`` builds on these.
+on validation); ``notebooks/04_evaluation.ipynb`` teaches the full set
+(:func:`classification_metrics`, :func:`threshold_at_sensitivity`), with confidence
+intervals from :mod:`helpers.evaluation`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+#: The binary metrics of :func:`classification_metrics`, in table order.
+BINARY_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy",
+                  "roc_auc", "pr_auc")
+#: The multi-class metrics of :func:`classification_metrics` (one-vs-rest, macro averages).
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_specificity", "roc_auc", "pr_auc")
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -17,6 +35,65 @@ def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
     fpr, tpr, thresholds = roc_curve(y_true, scores)
     best = int(np.argmax(tpr - fpr))
     return float(min(thresholds[best], 1.0))
+
+
+def threshold_at_sensitivity(y_true: np.ndarray, scores: np.ndarray, target: float = 0.95) -> float:
+    """The highest score threshold whose sensitivity on (validation) data is at least
+    ``target``: the most specific operating point that still finds that share of positives."""
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target sensitivity must be in (0, 1], not {target}")
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    reaching = np.flatnonzero(tpr >= target - 1e-12)
+    return float(min(thresholds[reaching[0]], 1.0))
+
+
+def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
+    """Every metric of a classifier, from scikit-learn.
+
+    Binary (``scores`` 1-D, the positive class's probability): accuracy, sensitivity
+    (recall), specificity, PPV (precision), NPV, F1 and balanced accuracy of
+    ``scores >= threshold``, and the threshold-free ROC-AUC and PR-AUC (average precision).
+    Multi-class (``scores`` (N, K)): the arg-max class for accuracy, balanced accuracy,
+    (= macro sensitivity), macro F1 and one-vs-rest macro specificity; macro one-vs-rest
+    ROC-AUC and PR-AUC. Undefined values (no positives, no predicted positives) are NaN.
+    """
+    y_true = np.asarray(y_true).astype(int).ravel()
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim == 1:
+        if threshold is None:
+            raise ValueError("binary scores need a threshold (choose it on validation)")
+        predicted = (scores >= threshold).astype(int)
+        nan = np.nan
+        return {
+            "accuracy": float(accuracy_score(y_true, predicted)),
+            "sensitivity": float(recall_score(y_true, predicted, pos_label=1, zero_division=nan)),
+            "specificity": float(recall_score(y_true, predicted, pos_label=0, zero_division=nan)),
+            "ppv": float(precision_score(y_true, predicted, pos_label=1, zero_division=nan)),
+            "npv": float(precision_score(y_true, predicted, pos_label=0, zero_division=nan)),
+            "f1": float(f1_score(y_true, predicted, zero_division=nan)),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
+            "roc_auc": float(roc_auc_score(y_true, scores)) if 0 < y_true.sum() < len(y_true) else nan,
+            "pr_auc": float(average_precision_score(y_true, scores)) if y_true.any() else nan,
+        }
+    n_classes = scores.shape[1]
+    predicted = scores.argmax(axis=1)
+    labels = np.arange(n_classes)
+    matrix = confusion_matrix(y_true, predicted, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sensitivity = np.diag(matrix) / matrix.sum(axis=1)
+        negatives = matrix.sum() - matrix.sum(axis=1)
+        specificity = (negatives - (matrix.sum(axis=0) - np.diag(matrix))) / negatives
+    present = [k for k in labels if 0 < (y_true == k).sum() < len(y_true)]
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "balanced_accuracy": float(np.nanmean(sensitivity)),
+        "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        "macro_specificity": float(np.nanmean(specificity)),
+        "roc_auc": ovr_auc(y_true, scores),
+        "pr_auc": float(np.mean([average_precision_score(y_true == k, scores[:, k]) for k in present])),
+    }
 
 
 def binary_summary(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

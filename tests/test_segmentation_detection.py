@@ -177,3 +177,8 @@ def test_touching_blobs_are_split_only_when_asked():
     assert len(merged) == 1 and len(split) == 2
     truth = np.array([[7, 3, 18, 14], [7, 12, 18, 23]])
     assert det.match_boxes(split, np.ones(2), truth, iou=0.5).all()
+    # The FROC over map thresholds passes the split on: both lesions found, no false positive.
+    fp, sens, _ = det.froc_by_map_threshold(prob[None], [truth], thresholds=[0.5], split_min_distance=3)
+    assert sens.tolist() == [1.0] and fp.tolist() == [0.0]
+    fp, sens, _ = det.froc_by_map_threshold(prob[None], [truth], thresholds=[0.5])
+    assert sens.tolist() == [0.5] and fp.tolist() == [0.0]  # the merged box overlaps one lesion at IoU 0.55
