@@ -13,11 +13,8 @@ import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
-    balanced_accuracy_score,
     confusion_matrix,
     f1_score,
-    precision_score,
-    recall_score,
     roc_auc_score,
     roc_curve,
 )
@@ -47,13 +44,35 @@ def threshold_at_sensitivity(y_true: np.ndarray, scores: np.ndarray, target: flo
     return float(min(thresholds[reaching[0]], 1.0))
 
 
+def metrics_from_counts(tp, fp, tn, fn) -> dict[str, np.ndarray]:
+    """Accuracy, sensitivity, specificity, PPV, NPV, F1 and balanced accuracy from
+    confusion counts (scalars or arrays: :mod:`helpers.evaluation` passes one count per
+    bootstrap replicate). A ratio with a zero denominator is NaN."""
+    tp, fp, tn, fn = (np.asarray(v, dtype=float) for v in (tp, fp, tn, fn))
+
+    def ratio(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+    sensitivity, specificity = ratio(tp, tp + fn), ratio(tn, tn + fp)
+    return {
+        "accuracy": ratio(tp + tn, tp + tn + fp + fn),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "balanced_accuracy": (sensitivity + specificity) / 2,
+    }
+
+
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float | None = None) -> dict[str, float]:
     """Every metric of a classifier, from scikit-learn.
 
     Binary (``scores`` 1-D, the positive class's probability): accuracy, sensitivity
     (recall), specificity, PPV (precision), NPV, F1 and balanced accuracy of
     ``scores >= threshold``, and the threshold-free ROC-AUC and PR-AUC (average precision).
-    Multi-class (``scores`` (N, K)): the arg-max class for accuracy, balanced accuracy,
+    Multi-class (``scores`` (N, K)): the arg-max class for accuracy, balanced accuracy
     (= macro sensitivity), macro F1 and one-vs-rest macro specificity; macro one-vs-rest
     ROC-AUC and PR-AUC. Undefined values (no positives, no predicted positives) are NaN.
     """
@@ -64,19 +83,11 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: fl
     if scores.ndim == 1:
         if threshold is None:
             raise ValueError("binary scores need a threshold (choose it on validation)")
-        predicted = (scores >= threshold).astype(int)
-        nan = np.nan
-        return {
-            "accuracy": float(accuracy_score(y_true, predicted)),
-            "sensitivity": float(recall_score(y_true, predicted, pos_label=1, zero_division=nan)),
-            "specificity": float(recall_score(y_true, predicted, pos_label=0, zero_division=nan)),
-            "ppv": float(precision_score(y_true, predicted, pos_label=1, zero_division=nan)),
-            "npv": float(precision_score(y_true, predicted, pos_label=0, zero_division=nan)),
-            "f1": float(f1_score(y_true, predicted, zero_division=nan)),
-            "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
-            "roc_auc": float(roc_auc_score(y_true, scores)) if 0 < y_true.sum() < len(y_true) else nan,
-            "pr_auc": float(average_precision_score(y_true, scores)) if y_true.any() else nan,
-        }
+        tn, fp, fn, tp = confusion_matrix(y_true, (scores >= threshold).astype(int), labels=[0, 1]).ravel()
+        out = {name: float(value) for name, value in metrics_from_counts(tp, fp, tn, fn).items()}
+        out["roc_auc"] = float(roc_auc_score(y_true, scores)) if 0 < y_true.sum() < len(y_true) else np.nan
+        out["pr_auc"] = float(average_precision_score(y_true, scores)) if y_true.any() else np.nan
+        return out
     n_classes = scores.shape[1]
     predicted = scores.argmax(axis=1)
     labels = np.arange(n_classes)
@@ -98,20 +109,10 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: fl
 
 def binary_summary(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """AUC (threshold-free) and accuracy, sensitivity, specificity and balanced accuracy
-    of ``scores >= threshold``."""
-    y_true = np.asarray(y_true).astype(int)
-    predicted = (np.asarray(scores) >= threshold).astype(int)
-    tn, fp, fn, tp = confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
-    sensitivity = tp / (tp + fn) if tp + fn else float("nan")
-    specificity = tn / (tn + fp) if tn + fp else float("nan")
-    return {
-        "auc": float(roc_auc_score(y_true, scores)),
-        "accuracy": float((tp + tn) / len(y_true)),
-        "sensitivity": float(sensitivity),
-        "specificity": float(specificity),
-        "balanced_accuracy": float((sensitivity + specificity) / 2),
-        "threshold": float(threshold),
-    }
+    of ``scores >= threshold`` (the short table of 03; :func:`classification_metrics` has all)."""
+    every = classification_metrics(y_true, scores, threshold)
+    return {"auc": every["roc_auc"], **{k: every[k] for k in ("accuracy", "sensitivity", "specificity",
+                                                                "balanced_accuracy")}, "threshold": float(threshold)}
 
 
 def ovr_auc(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,21 @@ def write_dicom(
         ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def phantom_data():
+    """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
+    from helpers.datasets import MedMNIST, medmnist_info
+    from helpers.synthetic import make_phantoms
+
+    info = medmnist_info("breastmnist")
+    sizes = {"train": 160, "val": 60, "test": 60}
+    images, labels, offset = {}, {}, 0
+    for split, n in sizes.items():
+        ph = make_phantoms(offset + n, 28, seed=11)
+        images[split] = (ph.images[offset:] * 255).round().astype(np.uint8)
+        labels[split] = ph.labels[offset:]
+        offset += n
+    info = dataclasses.replace(info, n_samples=sizes)
+    return MedMNIST(info=info, path=None, checksum_ok=True, images=images, labels=labels)

@@ -10,24 +10,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import training
-from helpers.datasets import MedMNIST, medmnist_info
 from helpers.models import build_model, compact_cnn, seed_cnn
-from helpers.synthetic import make_phantoms
-
-
-@pytest.fixture(scope="module")
-def phantom_data() -> MedMNIST:
-    """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
-    info = medmnist_info("breastmnist")
-    sizes = {"train": 160, "val": 60, "test": 60}
-    images, labels, offset = {}, {}, 0
-    for split, n in sizes.items():
-        ph = make_phantoms(offset + n, 28, seed=11)
-        images[split] = (ph.images[offset:] * 255).round().astype(np.uint8)
-        labels[split] = ph.labels[offset:]
-        offset += n
-    info = dataclasses.replace(info, n_samples=sizes)
-    return MedMNIST(info=info, path=None, checksum_ok=True, images=images, labels=labels)
 
 
 @pytest.fixture
