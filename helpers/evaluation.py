@@ -120,7 +120,8 @@ def pr_with_band(
 
     def curve(y, s):
         precision, recall, _ = precision_recall_curve(y, s)
-        envelope = np.maximum.accumulate(precision[::-1])[::-1]  # recall is decreasing here
+        # recall decreases along the arrays, so the best precision at recall >= r is a running max
+        envelope = np.maximum.accumulate(precision)
         return np.interp(grid, recall[::-1], envelope[::-1])
 
     with _fast_sklearn():
@@ -201,3 +202,17 @@ def evaluate_operating_points(
             row[f"{metric} CI"] = f"{low:.3f}-{high:.3f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def scores_for_class(labels: np.ndarray, scores: np.ndarray, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Recast a task as "class ``class_index`` vs the rest": (0/1 labels, that class's
+    score). A binary model's single output is the probability of class 1, so class 0's
+    score is 1 - output. Lets the *finding* be the positive class (BreastMNIST's class 0
+    is "malignant") and gives one-vs-rest views of multi-class tasks."""
+    labels = np.asarray(labels).astype(int).ravel()
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim == 1:
+        if class_index not in (0, 1):
+            raise ValueError(f"a binary model has classes 0 and 1, not {class_index}")
+        return (labels == class_index).astype(int), scores if class_index == 1 else 1.0 - scores
+    return (labels == class_index).astype(int), scores[:, class_index]

@@ -117,6 +117,10 @@ def test_roc_and_pr_bands_contain_the_curves():
     for table, value in ((roc, "tpr"), (pr, "precision")):
         assert ((table.low <= table[value] + 1e-9) & (table[value] <= table.high + 1e-9)).mean() > 0.95
     assert roc.tpr.iloc[0] >= 0 and roc.tpr.iloc[-1] == 1.0
+    # The curves summarise to (about) their areas, and precision falls as recall rises.
+    assert np.trapezoid(roc.tpr, roc.fpr) == pytest.approx(skm.roc_auc_score(y, s), abs=0.01)
+    assert pr.precision.mean() == pytest.approx(skm.average_precision_score(y, s), abs=0.05)
+    assert pr.precision.is_monotonic_decreasing and pr.precision.iloc[-1] < 0.6
 
 
 def test_calibration_ece_brier_and_temperature():
@@ -171,3 +175,16 @@ def test_cross_validation_folds_are_disjoint_and_stratified(phantom_data):
     assert table.held_out_auc.between(0, 1).all()
     with pytest.raises(ValueError, match="k must"):
         cross_validate(config, phantom_data, k=1)
+
+
+def test_scores_for_class_makes_the_finding_positive():
+    y = np.array([0, 0, 1, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8])
+    y0, s0 = evaluation.scores_for_class(y, s, 0)
+    assert y0.tolist() == [1, 1, 0, 0] and np.allclose(s0, 1 - s)
+    assert skm.roc_auc_score(y0, s0) == pytest.approx(skm.roc_auc_score(y, s))
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    y2, s2 = evaluation.scores_for_class(np.array([0, 2]), p, 2)
+    assert y2.tolist() == [0, 1] and s2.tolist() == [0.1, 0.1]
+    with pytest.raises(ValueError, match="classes 0 and 1"):
+        evaluation.scores_for_class(y, s, 2)
