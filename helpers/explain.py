@@ -121,13 +121,20 @@ def integrated_gradients(model: keras.Model, image: np.ndarray, class_index: int
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence LIME's progress bar and shap's Keras-3 input-structure warning for the
-    duration of one explanation (LIME 0.2 has no switch for its tqdm bar)."""
+    """Silence LIME's progress bar, shap's Keras-3 input-structure warning and TF's
+    retracing warnings for the duration of one explanation (LIME 0.2 has no switch for
+    its tqdm bar)."""
     from lime import lime_image
 
-    with mock.patch.object(lime_image, "tqdm", lambda rows, *args, **kwargs: rows), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        yield
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # shap builds a new tf.function per explainer: retracing warnings
+    try:
+        with mock.patch.object(lime_image, "tqdm", lambda rows, *args, **kwargs: rows), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The structure of `inputs`")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _predict_fn(model: keras.Model, batch_size: int = 256):
