@@ -92,6 +92,30 @@ def augmentation(
     return keras.Sequential(layers, name="augmentation")
 
 
+def model_input(images, image_size: int | None = None, channels: int | None = None):
+    """The last preprocessing step before a model, shared by training
+    (:func:`make_dataset`) and deployment (:mod:`helpers.predict`): float images in
+    [0, 1] (N, H, W, C) resized to ``image_size`` square (bilinear, antialiased when
+    shrinking, so a 2048 px file becomes a faithful 28 px image) and converted to
+    ``channels`` (gray repeated to 3; RGB to luminance). Returns a float32 tensor."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(images, dtype=tf.float32)
+    if x.shape.rank != 4:
+        raise ValueError(f"expected a batch (N, H, W, C), got shape {tuple(x.shape)}")
+    if image_size is not None and (x.shape[1] != image_size or x.shape[2] != image_size):
+        x = tf.image.resize(x, (image_size, image_size), method="bilinear", antialias=True)
+    have = x.shape[-1]
+    if channels is not None and have != channels:
+        if have == 1:
+            x = tf.repeat(x, channels, axis=-1)
+        elif have == 3 and channels == 1:
+            x = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114], tf.float32), axis=-1, keepdims=True)
+        else:
+            raise ValueError(f"cannot convert {have} channels to {channels}")
+    return x
+
+
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -126,13 +150,9 @@ def make_dataset(
     if augment is not None:
         ds = ds.map(lambda a, b: (augment(a, training=True), b),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if image_size is not None and image_size != x.shape[1]:
-        size = (image_size, image_size)
-        ds = ds.map(lambda a, b: (tf.image.resize(a, size, method="bilinear"), b),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if channels is not None and channels != x.shape[-1]:
-        if x.shape[-1] != 1:
-            raise ValueError(f"can only repeat a single gray channel, not {x.shape[-1]} channels")
-        ds = ds.map(lambda a, b: (tf.repeat(a, channels, axis=-1), b),
+    if channels is not None and channels != x.shape[-1] and x.shape[-1] != 1:
+        raise ValueError(f"can only repeat a single gray channel, not {x.shape[-1]} channels")
+    if (image_size is not None and image_size != x.shape[1]) or (channels is not None and channels != x.shape[-1]):
+        ds = ds.map(lambda a, b: (model_input(a, image_size, channels), b),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

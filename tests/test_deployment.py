@@ -1,0 +1,164 @@
+"""Export (.keras with safe_mode, SavedModel, TFLite float/dynamic/int8 via LiteRT), the
+predict command on real-world file types, the latency tables and the model card (08)."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import export, latency, modelcard, predict
+from helpers.evaluation import metrics_with_ci
+from helpers.models import compact_cnn
+from helpers.preprocess import to_float
+from tests.conftest import write_dicom
+
+CLASSES = ["normal", "lesion"]
+
+
+@pytest.fixture(scope="module")
+def exported(phantom_data, tmp_path_factory):
+    """A small CNN trained briefly on the phantom fixture, exported in every format."""
+    keras.utils.set_random_seed(0)
+    model = compact_cnn((28, 28, 1), 1, width=4, bn_momentum=0.9)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    x = to_float(phantom_data.images["train"])
+    model.fit(x, phantom_data.labels["train"].astype("float32"), epochs=3, batch_size=32, verbose=0)
+    info = export.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1], threshold=0.5, source="test model")
+    folder = tmp_path_factory.mktemp("exports")
+    paths = export.export_all(model, folder, info, representative=x[:64])
+    return model, paths, phantom_data
+
+
+def test_every_export_agrees_with_keras(exported):
+    model, paths, data = exported
+    x = to_float(data.images["test"])
+    reference = model(x, training=False).numpy()
+    assert np.allclose(export.load_keras(paths["keras"])(x).numpy(), reference, atol=1e-6)
+    saved = predict.Predictor(paths["savedmodel"])
+    assert np.allclose(saved.probabilities(x)[:, 1], reference[:, 0], atol=1e-5)
+    tolerance = {"float32": 1e-5, "dynamic": 0.05, "int8": 0.1}
+    for variant, atol in tolerance.items():
+        lite = export.LiteModel(paths[f"tflite-{variant}"])
+        assert lite.predict(x).shape == reference.shape
+        assert np.abs(lite.predict(x) - reference).max() <= atol, variant
+    sizes = {k: export.size_on_disk(v) for k, v in paths.items()}
+    assert sizes["tflite-int8"] < sizes["tflite-float32"]  # (a 4x gap needs more weights than headers)
+    assert export.ModelInfo.load(paths["tflite-int8"]).class_names == CLASSES
+
+
+def test_export_errors_are_clear(exported, tmp_path):
+    model, paths, _ = exported
+    info = export.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1])
+    with pytest.raises(ValueError, match="end in .keras"):
+        export.save_keras(model, tmp_path / "model.h5", info)
+    with pytest.raises(ValueError, match="representative"):
+        export.tflite_bytes(paths["savedmodel"], "int8")
+    with pytest.raises(ValueError, match="variant"):
+        export.tflite_bytes(paths["savedmodel"], "int4")
+    lonely = tmp_path / "lonely.tflite"
+    lonely.write_bytes(paths["tflite-float32"].read_bytes())
+    with pytest.raises(FileNotFoundError, match="lonely.tflite.json"):
+        export.ModelInfo.load(lonely)
+
+
+def _files(folder, data):
+    """One file of each kind the command must read, plus two bad ones."""
+    image = data.images["test"][0]
+    files = {}
+    files["small_png"] = folder / "small.png"
+    Image.fromarray(image).save(files["small_png"])
+    big = np.kron(image.astype(np.uint16) * 257, np.ones((40, 40), np.uint16))  # 1120 x 1120, 16-bit
+    files["big16_png"] = folder / "big16.png"
+    Image.fromarray(big).save(files["big16_png"])
+    rgba = np.dstack([image, image, image, np.full_like(image, 255)])
+    files["rgba_png"] = folder / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(files["rgba_png"])
+    files["rgb_jpg"] = folder / "rgb.jpg"
+    Image.fromarray(np.dstack([image] * 3)).save(files["rgb_jpg"], quality=95)
+    pixels = image.astype(np.uint16) * 16
+    files["mono1_dcm"] = write_dicom(folder / "mono1.dcm", pixels.max() - pixels, photometric="MONOCHROME1",
+                                     slope=2.0, intercept=-100.0)
+    files["mono2_dcm"] = write_dicom(folder / "mono2.dcm", pixels, slope=2.0, intercept=-100.0)
+    files["stack_npz"] = folder / "stack.npz"
+    np.savez(files["stack_npz"], images=data.images["test"][:3])
+    files["corrupt_png"] = folder / "corrupt.png"
+    files["corrupt_png"].write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    files["missing"] = folder / "missing.png"
+    return files
+
+
+def test_predict_command_reads_every_kind_and_reports_bad_files(exported, tmp_path, capsys):
+    model, paths, data = exported
+    files = _files(tmp_path, data)
+    status = predict.main(["--model", str(paths["tflite-float32"]), "--json", *map(str, files.values())])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "corrupt.png" in err and "missing.png" in err
+    rows = {row["file"]: row for row in json.loads(out)}
+    assert len(rows) == 6 + 3  # every good file, the npz stack as three images
+    for row in rows.values():
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert row["predicted"] in CLASSES
+    p = {key: rows[str(path)]["probabilities"]["lesion"] for key, path in files.items() if str(path) in rows}
+    expected = float(model(to_float(data.images["test"][:1]), training=False).numpy()[0, 0])
+    assert p["small_png"] == pytest.approx(expected, abs=1e-5)  # the same preprocessing as training
+    assert p["rgba_png"] == pytest.approx(expected, abs=1e-5)
+    assert p["big16_png"] == pytest.approx(expected, abs=0.05)  # 40x downsampled: antialiased resize
+    assert p["mono1_dcm"] == pytest.approx(p["mono2_dcm"], abs=1e-5)  # MONOCHROME1 is inverted on reading
+    assert rows[f"{files['stack_npz']}[0]"]["probabilities"]["lesion"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_predict_table_gradcam_and_model_errors(exported, tmp_path, capsys):
+    _, paths, data = exported
+    files = _files(tmp_path, data)
+    overlays = tmp_path / "overlays"
+    status = predict.main(["--model", str(paths["keras"]), "--gradcam", str(overlays), str(files["big16_png"])])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "P(lesion)" in out.splitlines()[0] and "big16.png" in out
+    overlay = Image.open(overlays / "big16.png.gradcam.png")
+    assert overlay.size == (1120, 1120) and overlay.mode == "RGB"
+    status = predict.main(["--model", str(paths["tflite-int8"]), "--gradcam", str(overlays), str(files["small_png"])])
+    out, err = capsys.readouterr()
+    assert status == 1 and "needs the .keras model" in err and "small.png" in out
+    assert predict.main(["--model", str(tmp_path / "nope.keras"), str(files["small_png"])]) == 2
+    assert "nope.keras" in capsys.readouterr().err
+    from helpers.__main__ import main as package_main
+
+    assert package_main(["predict", "--model", str(paths["tflite-dynamic"]), str(files["small_png"])]) == 0
+
+
+def test_npz_errors_name_the_file(tmp_path):
+    two = tmp_path / "two.npz"
+    np.savez(two, a=np.zeros((4, 4)), b=np.zeros((4, 4)))
+    with pytest.raises(predict.ImageFileError, match="two.npz.*2 arrays"):
+        predict.read_npz_images(two)
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, image=np.full((4, 4), 7.0))
+    with pytest.raises(predict.ImageFileError, match="wide.npz.*outside"):
+        predict.read_npz_images(wide)
+
+
+def test_latency_tables_and_model_card(exported, phantom_data):
+    model, paths, data = exported
+    x = to_float(data.images["test"])
+    run = latency.runners(model, paths)
+    parity = latency.parity_table(run, x, data.labels["test"], 0.5)
+    assert set(parity.variant) >= {"Keras model.predict", "TFLite int8"}
+    assert parity.loc[parity.variant == "TFLite float32", "same class as Keras"].iloc[0] == 1.0
+    speed = latency.speed_table(run, x, paths, repeats=3, batch=16)
+    assert (speed["latency median (ms)"] > 0).all() and speed["size on disk (kB)"].notna().all()
+    info = export.ModelInfo.load(paths["keras"])
+    metrics = metrics_with_ci(data.labels["test"], model.predict(x, verbose=0)[:, 0], 0.5, n_boot=50)
+    dataset = {"flag": "phantoms", "license": "CC0", "source": "helpers.synthetic", "class_names": CLASSES,
+               "n_samples": {split: len(v) for split, v in phantom_data.labels.items()}, "citation": "none"}
+    card = modelcard.model_card(name="test", info=info, dataset=dataset, metrics=metrics,
+                                positive_class="lesion", parity=parity, speed=speed,
+                                limitations=["phantoms only"])
+    assert "Not for clinical use" in card and "ROC-AUC" in card and "phantoms only" in card
+    assert f"{metrics.set_index('metric').loc['roc_auc', 'estimate']:.3f}" in card
+    assert isinstance(latency.latency_ms(lambda v: v, x[:1], warmup=1, repeats=2)["p90_ms"], float)
