@@ -1,4 +1,11 @@
-"""Benchmarks (not timed tests): ``python -m helpers.bench training``.
+"""Benchmarks (not timed tests): ``python -m helpers.bench training`` and
+``python -m helpers.bench deployment``.
+
+``deployment`` exports the improved PneumoniaMNIST model of ``03_training`` (from the
+model cache, trained first if missing) to every format of :mod:`helpers.export` in a
+temporary folder and prints, measured in one run with 2 threads: test AUC and agreement
+with Keras per variant, single-image latency (median, p90) of Keras ``model.predict``,
+``model(x)`` and each TFLite variant, batch throughput and size on disk.
 
 ``training`` trains, in one process, the article's seed CNN as the article runs it
 (256 x 256 x 3 input, Adam at 1e-3, batch 32, no augmentation, no class weights) and the
@@ -12,19 +19,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from helpers.config import set_seed, short_warnings
-from helpers.datasets import load_medmnist
 from dataclasses import replace
 
+from helpers import recipes
+from helpers.config import set_seed, short_warnings
+from helpers.datasets import load_medmnist
 from helpers.training import TrainConfig, train
 
-#: The article's setting, and the improved recipe (the defaults of 03_training).
+#: The article's setting (the improved recipe is helpers.recipes.IMPROVED_RECIPE).
 SEED_AT_ARTICLE_SIZE = TrainConfig(
     model="seed_cnn", input_size=256, channels=3, epochs=3, batch_size=32, optimizer="adam",
     learning_rate=1e-3, schedule="constant", augment=0.0, class_weight=False, patience=None,
 )
-IMPROVED = TrainConfig(model="compact_cnn", epochs=20, model_options={"width": 32, "dropout": 0.3})
 
 
 def bench_training(target: float = 0.95, seed_budget: float = 900.0, seed_eval_every: int = 20,
@@ -35,7 +41,8 @@ def bench_training(target: float = 0.95, seed_budget: float = 900.0, seed_eval_e
     runs = [
         ("seed CNN, 256x256x3 (article)", replace(SEED_AT_ARTICLE_SIZE, eval_every=seed_eval_every,
                                                   max_seconds=seed_budget, stop_at_auc=target)),
-        ("compact CNN, 28x28x1 (03 recipe)", replace(IMPROVED, eval_every=improved_eval_every, stop_at_auc=target)),
+        ("compact CNN, 28x28x1 (03 recipe)", replace(recipes.IMPROVED_RECIPE, eval_every=improved_eval_every,
+                                                     stop_at_auc=target)),
     ]
     rows = []
     for name, config in runs:
@@ -49,15 +56,50 @@ def bench_training(target: float = 0.95, seed_budget: float = 900.0, seed_eval_e
     return rows
 
 
+def bench_deployment(threads: int = 2, repeats: int = 200):
+    """(parity table, speed table) of the exported improved PneumoniaMNIST model."""
+    import tempfile
+
+    import numpy as np
+
+    from helpers.export import ModelInfo, export_all, load_keras
+    from helpers.latency import parity_table, runners, speed_table
+    from helpers.metrics import youden_threshold
+    from helpers.preprocess import to_float
+    from helpers.training import load_or_train, predict_scores
+
+    set_seed(0, threads=threads)
+    data = load_medmnist("pneumoniamnist")
+    config = recipes.recipe("improved", "pneumoniamnist")
+    run = load_or_train(config, data=data, verbose=False)
+    threshold = youden_threshold(data.labels["val"], predict_scores(run.model, data.images["val"], config))
+    x_train, x_test = to_float(data.images["train"]), to_float(data.images["test"])
+    representative = x_train[np.random.default_rng(0).choice(len(x_train), 200, replace=False)]
+    info = ModelInfo(class_names=list(data.info.labels), input_shape=list(config.image_shape), threshold=threshold,
+                     source="compact CNN, improved recipe of 03_training, PneumoniaMNIST 28 px")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = export_all(run.model, folder, info, representative)
+        variants = runners(load_keras(paths["keras"]), paths, threads=threads)
+        parity = parity_table(variants, x_test, data.labels["test"], threshold)
+        speed = speed_table(variants, x_test, paths, repeats=repeats)
+    return parity, speed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["training"])
+    parser.add_argument("what", choices=["training", "deployment"])
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--seed-budget", type=float, default=900.0,
                         help="training seconds after which the seed model gives up (default 900)")
     args = parser.parse_args(argv)
     short_warnings()
+    if args.what == "deployment":
+        parity, speed = bench_deployment()
+        print(parity.round(4).to_string(index=False))
+        print()
+        print(speed.round(3).to_string(index=False))
+        return 0
     rows = bench_training(args.target, args.seed_budget)
     key = f"seconds to val AUC {args.target}"
     print(f"\n{'model':34} {'params':>10} {'images/s':>9} {key:>26} {'best val AUC':>13}")

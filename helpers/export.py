@@ -95,12 +95,18 @@ def save_savedmodel(model: keras.Model, folder: str | Path, info: ModelInfo) -> 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # TF logs "Assets written to: <temporary path>" at INFO
     try:
         model.export(str(tmp / "model"), format="tf_saved_model", verbose=False)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp / "model", folder)
     finally:
+        logger.setLevel(level)
         shutil.rmtree(tmp, ignore_errors=True)
     info.save(folder)
     return folder
