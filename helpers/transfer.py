@@ -1,0 +1,64 @@
+"""Transfer learning with a Keras Applications backbone: ImageNet weights when they can be
+downloaded, a local weights file when given, and otherwise random initialisation, saying
+which one it got. For ``notebooks/09_large_models.ipynb``.
+
+Offline (as on the build machine), ``weights="imagenet"`` cannot be fetched; the same code
+then trains from scratch and the returned status says so, so a notebook never claims a
+pre-trained result it did not get.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import keras
+from keras import layers
+
+
+def backbone(name: str = "MobileNetV3Small", input_shape: tuple[int, int, int] = (64, 64, 3),
+             weights: str | Path | None = "imagenet") -> tuple[keras.Model, str]:
+    """``(feature extractor without its classifier, status)``. ``weights``: ``"imagenet"``
+    (downloaded by Keras into ``~/.keras/models``, checksummed), a path to a
+    ``.weights.h5`` file saved from the same architecture, or ``None`` (random)."""
+    builder = getattr(keras.applications, name, None)
+    if builder is None:
+        raise ValueError(f"keras.applications has no model {name!r}")
+    options = {"include_top": False, "input_shape": input_shape, "pooling": "avg"}
+    if weights is None:
+        return builder(weights=None, **options), "random initialisation (no weights requested)"
+    if weights == "imagenet":
+        try:
+            return builder(weights="imagenet", **options), "ImageNet weights"
+        except Exception as exc:  # no network, blocked host, bad download: Keras raises several kinds
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            return builder(weights=None, **options), f"random initialisation: ImageNet weights unavailable ({reason})"
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    model = builder(weights=None, **options)
+    try:
+        with warnings.catch_warnings():
+            # Keras 3.15 warns about weight-less containers of these models ("Skipping nested
+            # container"); every weight is restored (tests/test_large_models.py checks it).
+            warnings.filterwarnings("ignore", message="Skipping nested container")
+            model.load_weights(path)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: weights do not fit {name} at input {input_shape}: {exc}") from exc
+    return model, f"weights from {path.name}"
+
+
+def transfer_classifier(features: keras.Model, n_classes: int = 1, *, dropout: float = 0.2,
+                        trainable: bool = True, input_range: float = 255.0) -> keras.Model:
+    """A classifier on top of ``features``: our [0, 1] images are scaled to the
+    ``input_range`` the Keras Applications models expect (their own preprocessing is
+    built in), then pooled features -> dropout -> dense. ``trainable=False`` freezes the
+    backbone (linear probing); fine-tuning trains everything."""
+    features.trainable = trainable
+    inputs = keras.Input(features.input_shape[1:])
+    x = layers.Rescaling(input_range, name="to_backbone_range")(inputs)
+    x = features(x, training=trainable)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    head = "sigmoid" if n_classes == 1 else "softmax"
+    outputs = layers.Dense(n_classes, activation=head, name="output")(x)
+    return keras.Model(inputs, outputs, name=f"{features.name}_classifier")

@@ -1,0 +1,60 @@
+"""Building blocks of 09_large_models: the ViT and its attention maps, and the backbone
+loader's three weight paths (ImageNet, a local file, random) with an honest status."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import transfer, vit
+
+
+def test_vit_builds_trains_and_reloads(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = vit.vit((16, 16, 1), 1, patch=4, dim=16, depth=2, heads=2)
+    x = np.random.default_rng(0).uniform(size=(32, 16, 16, 1)).astype(np.float32)
+    y = (x[:, :8, :8, 0].mean(axis=(1, 2)) > 0.5).astype(np.float32)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    history = model.fit(x, y, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "vit.keras")
+    again = keras.models.load_model(tmp_path / "vit.keras", safe_mode=True)
+    assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    maps = vit.attention_maps(model, x[:3])
+    assert maps.shape == (3, 16, 16)
+    assert np.allclose(maps.sum(axis=(1, 2)), 16.0, atol=1e-4)  # 16 pixels per patch, attention sums to 1
+    with pytest.raises(ValueError, match="divisible"):
+        vit.vit((30, 30, 1), patch=4)
+
+
+def test_backbone_weight_paths(tmp_path, monkeypatch):
+    shape = (32, 32, 3)
+    random_model, status = transfer.backbone("MobileNetV3Small", shape, weights=None)
+    assert "random" in status
+    path = tmp_path / "backbone.weights.h5"
+    random_model.save_weights(path)
+    loaded, status = transfer.backbone("MobileNetV3Small", shape, weights=path)
+    assert status == "weights from backbone.weights.h5"
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), random_model.get_weights()))
+    with pytest.raises(FileNotFoundError, match="nothing.weights.h5"):
+        transfer.backbone("MobileNetV3Small", shape, weights=tmp_path / "nothing.weights.h5")
+    with pytest.raises(ValueError, match="do not fit"):
+        transfer.backbone("EfficientNetB0", shape, weights=path)  # MobileNet weights, another network
+    original = keras.applications.MobileNetV3Small
+
+    def offline(*args, weights=None, **kwargs):
+        if weights == "imagenet":
+            raise urllib.error.URLError("no network")
+        return original(*args, weights=weights, **kwargs)
+
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
+    model, status = transfer.backbone("MobileNetV3Small", shape, weights="imagenet")
+    assert status.startswith("random initialisation: ImageNet weights unavailable") and "no network" in status
+    classifier = transfer.transfer_classifier(model, 1, trainable=False)
+    assert classifier.output_shape == (None, 1)
+    assert not classifier.get_layer(model.name).trainable
+    with pytest.raises(ValueError, match="no model"):
+        transfer.backbone("NoSuchNet", shape)
