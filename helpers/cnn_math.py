@@ -327,3 +327,30 @@ class TinyCNN:
         for name, grad in grads.items():
             self.params[name] -= learning_rate * grad
         return loss
+
+
+def model_flops(model) -> int:
+    """Forward FLOPs of one image through a built Keras model, counting the multiply-adds
+    of Conv2D (via :func:`conv_flops`), Dense (per token for sequence inputs) and
+    MultiHeadAttention (projections and the two attention products); other layers are
+    cheap and not counted. Used for the scaling curves of ``09_large_models``; training
+    costs about 3x the forward FLOPs per image (forward + backward)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += model_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            total += conv_flops(h, w, 1, layer.input.shape[-1] * k, c_out)
+        elif isinstance(layer, keras.layers.Dense):
+            tokens = int(np.prod(layer.input.shape[1:-1])) if len(layer.input.shape) > 2 else 1
+            total += 2 * tokens * layer.input.shape[-1] * layer.units
+        elif isinstance(layer, keras.layers.MultiHeadAttention):
+            query = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+            n, d = query.shape[1], query.shape[-1]
+            inner = layer.num_heads * layer.key_dim
+            total += 2 * n * d * inner * 4 + 2 * 2 * n * n * inner  # q, k, v, out; QK^T and AV
+    return int(total)

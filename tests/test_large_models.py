@@ -58,3 +58,48 @@ def test_backbone_weight_paths(tmp_path, monkeypatch):
     assert not classifier.get_layer(model.name).trainable
     with pytest.raises(ValueError, match="no model"):
         transfer.backbone("NoSuchNet", shape)
+
+
+def test_frechet_distance_known_values():
+    from helpers.generative import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = rng.standard_normal((4000, 3)) + np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a, shifted) == pytest.approx(5.0, abs=0.3)  # ||mu||^2, same covariance
+    scaled = rng.standard_normal((4000, 3)) * 2.0
+    assert frechet_distance(a, scaled) == pytest.approx(3.0, abs=0.3)  # Tr(I + 4I - 2*2I)
+
+
+def test_vae_learns_and_samples_reproducibly(phantom_data):
+    from helpers.generative import feature_model, sample, train_vae
+
+    images = phantom_data.images["train"][:96].astype(np.float32) / 255.0
+    encoder, decoder, history = train_vae(images, latent=4, epochs=4, batch_size=32, width=8, seed=1)
+    assert history["loss"][-1] < history["loss"][0]
+    first, again = sample(decoder, 5, seed=3), sample(decoder, 5, seed=3)
+    assert first.shape == (5, 28, 28, 1) and np.array_equal(first, again)
+    assert 0.0 <= first.min() and first.max() <= 1.0
+    _, decoder2, _ = train_vae(images, latent=4, epochs=1, batch_size=32, width=8, seed=1)
+    _, decoder3, _ = train_vae(images, latent=4, epochs=1, batch_size=32, width=8, seed=1)
+    assert np.array_equal(sample(decoder2, 3), sample(decoder3, 3))  # training is seeded
+    from helpers.models import compact_cnn
+
+    features = feature_model(compact_cnn((28, 28, 1), 1, width=4))
+    assert features.output_shape == (None, 16)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        from helpers.generative import vae_models
+
+        vae_models(size=30)
+
+
+def test_model_flops_counts_conv_dense_and_attention():
+    from helpers.cnn_math import model_flops, seed_cnn_table
+    from helpers.models import seed_cnn
+
+    assert model_flops(seed_cnn((28, 28, 1), 1)) == sum(r["flops"] for r in seed_cnn_table((28, 28, 1), 1))
+    small, large = vit.vit((16, 16, 1), patch=4, dim=16, depth=1), vit.vit((16, 16, 1), patch=4, dim=16, depth=2)
+    per_block = model_flops(large) - model_flops(small)
+    # one block: q,k,v,out projections 4*2*16*16*16, attention 2*2*16*16*16, MLP 2*(2*16*16*32)
+    assert per_block == 4 * 2 * 16 * 16 * 16 + 2 * 2 * 16 * 16 * 16 + 2 * (2 * 16 * 16 * 32)
