@@ -103,3 +103,24 @@ def test_model_flops_counts_conv_dense_and_attention():
     per_block = model_flops(large) - model_flops(small)
     # one block: q,k,v,out projections 4*2*16*16*16, attention 2*2*16*16*16, MLP 2*(2*16*16*32)
     assert per_block == 4 * 2 * 16 * 16 * 16 + 2 * 2 * 16 * 16 * 16 + 2 * (2 * 16 * 16 * 32)
+
+
+def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeypatch):
+    from helpers import scaling
+    from helpers.training import TrainConfig
+
+    monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
+    base = TrainConfig(model="compact_cnn", dataset="phantoms", epochs=1, batch_size=32, augment=0.0, patience=None,
+                       model_options={"width": 4})
+    variants = [{"model_options": {"width": 2}}, {"model_options": {"width": 4}}]
+    table = scaling.scaling_grid(base, phantom_data, variants=variants, seeds=(0, 1))
+    assert len(table) == 4 and (table.params.diff().iloc[2] > 0)
+    assert (table.train_flops > 0).all() and table.test_auc.between(0, 1).all()
+    again = scaling.scaling_grid(base, phantom_data, variants=variants[:1], seeds=(0,))
+    assert again.test_auc.iloc[0] == table.test_auc.iloc[0]  # loaded from the cache
+    summary = scaling.summarize(table, "width")
+    assert summary.seeds.tolist() == [2, 2] and (summary.test_auc_sd >= 0).all()
+    fractions = scaling.scaling_grid(base, phantom_data, variants=[{"train_fraction": 0.25}], min_steps=20)
+    assert fractions.epochs.iloc[0] == 10  # 40 images = 2 steps per epoch: 10 epochs give the 20 steps asked for
+    assert scaling.epochs_for_steps(4708, 64, 300, 5) == 5 and scaling.epochs_for_steps(47, 64, 300, 5) == 300
+    assert scaling.loglog_slope([1, 10, 100], [0.1, 0.01, 0.001]) == pytest.approx(-1.0)
