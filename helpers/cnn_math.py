@@ -331,7 +331,7 @@ class TinyCNN:
 
 def model_flops(model) -> int:
     """Forward FLOPs of one image through a built Keras model, counting the multiply-adds
-    of Conv2D (via :func:`conv_flops`), Dense (per token for sequence inputs) and
+    of Conv2D (via :func:`conv_flops`), DepthwiseConv2D, Dense (per token for sequence inputs) and
     MultiHeadAttention (projections and the two attention products); other layers are
     cheap and not counted. Used for the scaling curves of ``09_large_models``; training
     costs about 3x the forward FLOPs per image (forward + backward)."""
@@ -341,6 +341,9 @@ def model_flops(model) -> int:
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += model_flops(layer)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c_out = layer.output.shape
+            total += 2 * h * w * layer.kernel_size[0] * layer.kernel_size[1] * c_out
         elif isinstance(layer, keras.layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             k = layer.kernel_size[0] * layer.kernel_size[1]

@@ -96,7 +96,26 @@ def compact_cnn(
     return keras.Model(inputs, outputs, name="compact_cnn")
 
 
-MODEL_BUILDERS = {"seed_cnn": seed_cnn, "compact_cnn": compact_cnn}
+def mobilenet_v3_small(input_shape: tuple[int, int, int] = (64, 64, 3), n_classes: int = 1, *,
+                       weights: str | None = "imagenet", dropout: float = 0.2,
+                       bn_momentum: float | None = None, minimalistic: bool = False) -> keras.Model:
+    """MobileNetV3-Small (Keras Applications) with a new head, for transfer learning
+    (``09_large_models``): ImageNet weights when they can be downloaded, else random
+    initialisation; :func:`helpers.transfer.backbone` says which."""
+    from helpers.transfer import backbone, transfer_classifier
+
+    features, _ = backbone("MobileNetV3Small", input_shape, weights, minimalistic=minimalistic)
+    return transfer_classifier(features, n_classes, dropout=dropout, bn_momentum=bn_momentum)
+
+
+def _vit(input_shape: tuple[int, int, int] = (28, 28, 1), n_classes: int = 1, **options) -> keras.Model:
+    from helpers.vit import vit
+
+    return vit(input_shape, n_classes, **options)
+
+
+MODEL_BUILDERS = {"seed_cnn": seed_cnn, "compact_cnn": compact_cnn, "vit": _vit,
+                  "mobilenet_v3_small": mobilenet_v3_small}
 
 
 def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int, **options) -> keras.Model:

@@ -17,26 +17,31 @@ from keras import layers
 
 
 def backbone(name: str = "MobileNetV3Small", input_shape: tuple[int, int, int] = (64, 64, 3),
-             weights: str | Path | None = "imagenet") -> tuple[keras.Model, str]:
+             weights: str | Path | None = "imagenet", **options) -> tuple[keras.Model, str]:
     """``(feature extractor without its classifier, status)``. ``weights``: ``"imagenet"``
     (downloaded by Keras into ``~/.keras/models``, checksummed), a path to a
-    ``.weights.h5`` file saved from the same architecture, or ``None`` (random)."""
+    ``.weights.h5`` file saved from the same architecture, or ``None`` (random).
+    ``options`` go to the Keras Applications builder (e.g. ``minimalistic=True``)."""
     builder = getattr(keras.applications, name, None)
     if builder is None:
         raise ValueError(f"keras.applications has no model {name!r}")
-    options = {"include_top": False, "input_shape": input_shape, "pooling": "avg"}
+    def build(source):
+        with warnings.catch_warnings():  # any input size >= 32 works; Keras warns below 224
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            return builder(weights=source, include_top=False, input_shape=input_shape, pooling="avg", **options)
+
     if weights is None:
-        return builder(weights=None, **options), "random initialisation (no weights requested)"
+        return build(None), "random initialisation (no weights requested)"
     if weights == "imagenet":
         try:
-            return builder(weights="imagenet", **options), "ImageNet weights"
+            return build("imagenet"), "ImageNet weights"
         except Exception as exc:  # no network, blocked host, bad download: Keras raises several kinds
             reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            return builder(weights=None, **options), f"random initialisation: ImageNet weights unavailable ({reason})"
+            return build(None), f"random initialisation: ImageNet weights unavailable ({reason})"
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
-    model = builder(weights=None, **options)
+    model = build(None)
     try:
         with warnings.catch_warnings():
             # Keras 3.15 warns about weight-less containers of these models ("Skipping nested
@@ -49,12 +54,19 @@ def backbone(name: str = "MobileNetV3Small", input_shape: tuple[int, int, int] =
 
 
 def transfer_classifier(features: keras.Model, n_classes: int = 1, *, dropout: float = 0.2,
-                        trainable: bool = True, input_range: float = 255.0) -> keras.Model:
+                        trainable: bool = True, input_range: float = 255.0,
+                        bn_momentum: float | None = None) -> keras.Model:
     """A classifier on top of ``features``: our [0, 1] images are scaled to the
     ``input_range`` the Keras Applications models expect (their own preprocessing is
     built in), then pooled features -> dropout -> dense. ``trainable=False`` freezes the
-    backbone (linear probing); fine-tuning trains everything."""
+    backbone (linear probing); fine-tuning trains everything. ``bn_momentum`` overrides the
+    backbone's batch-norm momentum (Keras Applications use 0.999, too slow for a short run
+    from random initialisation: the inference statistics would still be the initial ones)."""
     features.trainable = trainable
+    if bn_momentum is not None:
+        for layer in features.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = bn_momentum
     inputs = keras.Input(features.input_shape[1:])
     x = layers.Rescaling(input_range, name="to_backbone_range")(inputs)
     x = features(x, training=trainable)

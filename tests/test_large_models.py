@@ -53,9 +53,11 @@ def test_backbone_weight_paths(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
     model, status = transfer.backbone("MobileNetV3Small", shape, weights="imagenet")
     assert status.startswith("random initialisation: ImageNet weights unavailable") and "no network" in status
-    classifier = transfer.transfer_classifier(model, 1, trainable=False)
+    classifier = transfer.transfer_classifier(model, 1, trainable=False, bn_momentum=0.9)
     assert classifier.output_shape == (None, 1)
     assert not classifier.get_layer(model.name).trainable
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
     with pytest.raises(ValueError, match="no model"):
         transfer.backbone("NoSuchNet", shape)
 
@@ -99,6 +101,8 @@ def test_model_flops_counts_conv_dense_and_attention():
     from helpers.models import seed_cnn
 
     assert model_flops(seed_cnn((28, 28, 1), 1)) == sum(r["flops"] for r in seed_cnn_table((28, 28, 1), 1))
+    depthwise = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3, padding="same")])
+    assert model_flops(depthwise) == 2 * 8 * 8 * 9 * 3
     small, large = vit.vit((16, 16, 1), patch=4, dim=16, depth=1), vit.vit((16, 16, 1), patch=4, dim=16, depth=2)
     per_block = model_flops(large) - model_flops(small)
     # one block: q,k,v,out projections 4*2*16*16*16, attention 2*2*16*16*16, MLP 2*(2*16*16*32)
