@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from helpers.config import set_seed
 from helpers.models import compact_cnn
-from helpers.synthetic import PhantomSet, make_phantoms
+from helpers.synthetic import PhantomSet, make_phantom_splits
 from helpers.training import cached_model
 
 DEFAULTS = {"n_train": 1200, "n_val": 300, "n_test": 300, "size": 64, "lesion_fraction": 0.5, "phantom_seed": 300,
@@ -27,9 +27,8 @@ DEFAULTS = {"n_train": 1200, "n_val": 300, "n_test": 300, "size": 64, "lesion_fr
 def phantom_classification_splits(params: dict | None = None) -> dict[str, PhantomSet]:
     """Train/val/test phantom sets from three different seeds (no phantom is shared)."""
     p = {**DEFAULTS, **(params or {})}
-    return {split: make_phantoms(p[f"n_{split}"], p["size"], seed=p["phantom_seed"] + k,
-                                 lesion_fraction=p["lesion_fraction"])
-            for k, split in enumerate(("train", "val", "test"))}
+    return make_phantom_splits({split: p[f"n_{split}"] for split in ("train", "val", "test")}, p["size"],
+                               p["phantom_seed"], p["lesion_fraction"])
 
 
 def train_phantom_classifier(params: dict, data: dict[str, PhantomSet], verbose: bool = True) -> tuple[keras.Model, dict]:

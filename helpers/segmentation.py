@@ -17,7 +17,7 @@ import tensorflow as tf
 from helpers.config import set_seed
 from helpers.losses import dice_bce_loss, soft_dice
 from helpers.models import unet
-from helpers.synthetic import PhantomSet, make_phantoms
+from helpers.synthetic import PhantomSet, make_phantom_splits
 from helpers.training import cached_model
 
 DEFAULTS = {"n_train": 1200, "n_val": 200, "n_test": 300, "size": 64, "lesion_fraction": 0.7,
@@ -28,9 +28,8 @@ DEFAULTS = {"n_train": 1200, "n_val": 200, "n_test": 300, "size": 64, "lesion_fr
 def phantom_splits(params: dict) -> dict[str, PhantomSet]:
     """Train/val/test phantom sets from three different seeds (no phantom is shared)."""
     p = {**DEFAULTS, **params}
-    return {split: make_phantoms(p[f"n_{split}"], p["size"], seed=p["phantom_seed"] + k,
-                                 lesion_fraction=p["lesion_fraction"])
-            for k, split in enumerate(("train", "val", "test"))}
+    return make_phantom_splits({split: p[f"n_{split}"] for split in ("train", "val", "test")}, p["size"],
+                               p["phantom_seed"], p["lesion_fraction"])
 
 
 def predict_masks(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -250,3 +250,11 @@ def make_visit_series(
     areas = masks.sum(axis=(2, 3)).astype(np.float32)
     return VisitSeries(images=images, masks=masks, areas=areas, radii=radii, trend=trend,
                        shifts=shifts)
+
+
+def make_phantom_splits(n: dict[str, int], size: int, seed: int, lesion_fraction: float) -> dict[str, PhantomSet]:
+    """Train/val/test phantom sets (``n`` images each, keyed by split) from three
+    consecutive seeds ``seed``, ``seed + 1``, ``seed + 2``, so no phantom is shared.
+    The split helpers of segmentation (06) and explainability (05) use it."""
+    return {split: make_phantoms(n[split], size, seed=seed + k, lesion_fraction=lesion_fraction)
+            for k, split in enumerate(("train", "val", "test"))}
