@@ -12,6 +12,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+# Imported here (not lazily) so that loading any cached model registers the ViT's custom layer.
+from helpers.vit import vit
+
 
 def seed_cnn(
     input_shape: tuple[int, int, int] = (256, 256, 3),
@@ -109,8 +112,6 @@ def mobilenet_v3_small(input_shape: tuple[int, int, int] = (64, 64, 3), n_classe
 
 
 def _vit(input_shape: tuple[int, int, int] = (28, 28, 1), n_classes: int = 1, **options) -> keras.Model:
-    from helpers.vit import vit
-
     return vit(input_shape, n_classes, **options)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from helpers.datasets import medmnist_info
-from helpers.training import TrainConfig
+from helpers.runconfig import TrainConfig
 
 SEED_RECIPE = TrainConfig(model="seed_cnn", epochs=20, batch_size=64, optimizer="adam", learning_rate=1e-3,
                           schedule="constant", augment=0.0, class_weight=False, patience=None, seed=0)

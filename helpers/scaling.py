@@ -2,6 +2,11 @@
 fractions and seeds (each run cached by :func:`helpers.training.load_or_train`) and
 tabulate test AUC against parameters and training FLOPs. For
 ``notebooks/09_large_models.ipynb``.
+
+Importing this module does not import TensorFlow: the functions that train import it
+themselves, so that a notebook can plan a grid and run it in a fresh process
+(``scaling_grid(..., isolate=True)``, see :mod:`helpers.isolated`) with a kernel that holds
+no TensorFlow memory yet.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from helpers import isolated
 from helpers.cnn_math import model_flops
-from helpers.datasets import MedMNIST
-from helpers.training import TrainConfig, auc_score, load_or_train, predict_scores, task_kind
+from helpers.datasets import MedMNIST, load_medmnist
+from helpers.runconfig import TrainConfig
 
 
 def epochs_for_steps(n_train: int, batch_size: int, min_steps: int, epochs: int) -> int:
@@ -28,17 +34,26 @@ def release_memory() -> None:
     """Free the graphs and weights of models no longer referenced: a grid builds dozens of
     models in one process, and TensorFlow keeps their functions until the session is cleared
     (without this, the 09 notebook's default grid peaks near 3 GB)."""
+    import ctypes
     import gc
+    import sys
 
     import keras
 
     keras.backend.clear_session()
     gc.collect()
+    if sys.platform.startswith("linux"):
+        try:  # hand freed heap pages back to the system (glibc keeps them otherwise)
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 def scaling_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
     """Train (or load) ``config`` and measure it: parameters, forward FLOPs per image,
     training FLOPs (3 x forward x images seen), training seconds, validation and test AUC."""
+    from helpers.training import auc_score, load_or_train, predict_scores, task_kind
+
     result = load_or_train(config, data=data, verbose=verbose)
     x_test, y_test = data.split("test")
     test_auc = auc_score(y_test, predict_scores(result.model, x_test, config), task_kind(data.info))
@@ -54,25 +69,70 @@ def scaling_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -
             "train_seconds": seconds, "val_auc": val_auc, "test_auc": test_auc}
 
 
-def scaling_grid(base: TrainConfig, data: MedMNIST, *, variants: list[dict], seeds: tuple[int, ...] = (0,),
-                 min_steps: int = 0, verbose: bool = False) -> pd.DataFrame:
-    """One row per (variant, seed): each variant is a dict of :class:`TrainConfig`
-    changes (e.g. ``{"model_options": {"width": 8}}`` or ``{"train_fraction": 0.1}``);
-    with ``min_steps`` small fractions get more epochs (:func:`epochs_for_steps`)."""
-    n_full = len(data.split("train")[1])
-    rows = []
+def grid_configs(base: TrainConfig, data_size: int, *, variants: list[dict], seeds: tuple[int, ...] = (0,),
+                 min_steps: int = 0) -> list[TrainConfig]:
+    """The configs of a grid, variant by variant and seed by seed: each variant is a dict
+    of :class:`TrainConfig` changes (e.g. ``{"model_options": {"width": 8}}`` or
+    ``{"train_fraction": 0.1}``); with ``min_steps`` small fractions of the ``data_size``
+    training images get more epochs (:func:`epochs_for_steps`)."""
+    configs = []
     for changes in variants:
         for seed in seeds:
             config = dataclasses.replace(base, seed=seed, **changes)
             if min_steps:
-                n_train = max(1, int(round(n_full * config.train_fraction)))
+                n_train = max(1, int(round(data_size * config.train_fraction)))
                 config = dataclasses.replace(config, epochs=epochs_for_steps(n_train, config.batch_size, min_steps,
                                                                               config.epochs))
-            rows.append(scaling_run(config, data, verbose=verbose))
-            if verbose:
-                row = rows[-1]
-                print(f"{config.model} width={row['width']} fraction={row['train_fraction']} seed={seed}: "
-                      f"test AUC {row['test_auc']:.4f} ({row['train_seconds']:.0f} s)", flush=True)
+            configs.append(config)
+    return configs
+
+
+def _run_all(configs: list[TrainConfig], data_for, verbose: bool) -> list[dict]:
+    rows = []
+    for config in configs:
+        rows.append(scaling_run(config, data_for(config)))
+        if verbose:
+            row = rows[-1]
+            print(f"{config.model} width={row['width']} fraction={row['train_fraction']} seed={config.seed}: "
+                  f"test AUC {row['test_auc']:.4f} ({row['train_seconds']:.0f} s)", flush=True)
+    return rows
+
+
+def run_configs(configs: list[dict], threads: int | None = None, verbose: bool = False) -> list[dict]:
+    """:func:`scaling_run` for each config (given as a dict of :class:`TrainConfig` fields,
+    so that :func:`helpers.isolated.call` can send it), each dataset loaded once. The
+    function a fresh process runs for ``scaling_grid(..., isolate=True)``."""
+    from helpers.config import set_seed
+
+    set_seed(0, threads=threads)  # fixes the thread count before TensorFlow's first op
+    loaded: dict[tuple[str, int], MedMNIST] = {}
+
+    def data_for(config: TrainConfig) -> MedMNIST:
+        key = (config.dataset, config.size)
+        if key not in loaded:
+            loaded[key] = load_medmnist(*key)
+        return loaded[key]
+
+    return _run_all([TrainConfig(**fields) for fields in configs], data_for, verbose)
+
+
+def scaling_grid(base: TrainConfig, data: MedMNIST | None = None, *, variants: list[dict],
+                 seeds: tuple[int, ...] = (0,), min_steps: int = 0, verbose: bool = False,
+                 isolate: bool = False, threads: int | None = None) -> pd.DataFrame:
+    """One row per (variant, seed) of :func:`grid_configs`, trained (or loaded from the
+    cache) on ``data`` (default: ``base.dataset`` as stored). With ``isolate=True`` the whole
+    grid runs in one fresh process with ``threads`` TensorFlow threads, which loads the
+    dataset itself and returns all its memory when it ends (:mod:`helpers.isolated`); the
+    rows are the same."""
+    if isolate and data is not None:
+        raise ValueError("an isolated grid loads its dataset in the subprocess: pass data=None")
+    local = data if data is not None else load_medmnist(base.dataset, base.size)
+    configs = grid_configs(base, len(local.split("train")[1]), variants=variants, seeds=seeds, min_steps=min_steps)
+    if isolate:
+        rows = isolated.call("helpers.scaling:run_configs", configs=[dataclasses.asdict(c) for c in configs],
+                             threads=threads, verbose=verbose)
+    else:
+        rows = _run_all(configs, lambda _: local, verbose)
     return pd.DataFrame(rows)
 
 

@@ -13,13 +13,12 @@ split is never touched here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -31,46 +30,7 @@ from helpers.config import model_cache_dir, set_seed
 from helpers.datasets import MedMNISTInfo, load_medmnist
 from helpers.models import build_model
 from helpers.preprocess import augmentation, make_dataset
-
-#: Bump when the training code changes in a way that changes results: old cache entries
-#: then no longer match.
-RECIPE_VERSION = 1
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run; the cache key is a hash of all of them."""
-
-    model: str = "compact_cnn"
-    dataset: str = "pneumoniamnist"
-    size: int = 28                      # MedMNIST file (28, 64, 128, 224)
-    input_size: int | None = None       # resize on the fly to this (None: as stored)
-    channels: int = 1                   # 3 repeats gray, as RGB-input models expect
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adamw"            # "adamw", or "adam" (the article's choice)
-    learning_rate: float = 3e-3
-    schedule: str = "cosine"            # "cosine" (5 % warm-up) or "constant"
-    weight_decay: float = 1e-4
-    augment: float = 1.0                # strength of helpers.preprocess.augmentation; 0 = off
-    class_weight: bool = True           # weight classes inversely to their frequency
-    patience: int | None = 8            # epochs without a better val AUC before stopping
-    train_fraction: float = 1.0         # stratified, seeded subset of the training split
-    seed: int = 0
-    eval_every: int | None = None       # evaluate every N steps (default: every epoch)
-    max_seconds: float | None = None    # stop once this much training time is spent
-    stop_at_auc: float | None = None    # stop once validation AUC reaches this
-    model_options: dict = field(default_factory=dict)
-
-    def key(self) -> str:
-        """Short hash of every parameter, the recipe version and the Keras version."""
-        return params_key(dataclasses.asdict(self))
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        side = self.input_size or self.size
-        return (side, side, self.channels)
-
+from helpers.runconfig import RECIPE_VERSION, TrainConfig, params_key  # noqa: F401 (re-exported)
 
 @dataclass
 class TrainResult:
@@ -88,13 +48,6 @@ class TrainResult:
     def time_to_auc(self, target: float) -> float | None:
         """Training seconds until validation AUC first reached ``target`` (None: never)."""
         return time_to_auc(self.history["evals"], target)
-
-
-def params_key(params: dict) -> str:
-    """Short hash of a JSON-able parameter dict plus the recipe and Keras versions:
-    the name of a cache entry."""
-    payload = json.dumps({**params, "recipe": RECIPE_VERSION, "keras": keras.__version__}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def time_to_auc(evals: list[dict], target: float) -> float | None:
@@ -152,9 +105,23 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
     return {int(v): float(len(labels) / (len(values) * c)) for v, c in zip(values, counts)}
 
 
-def predict_scores(model: keras.Model, images: np.ndarray, config: TrainConfig, batch_size: int = 256) -> np.ndarray:
+# Pixels per prediction batch: 256 images at 64 x 64 x 1. Eager calls on big inputs hold
+# their activations, so a 64 px RGB backbone at batch 256 costs ~0.35 GB more peak memory
+# than at batch 85 (measured for notebook 09's MobileNetV3-Small); 28 px models keep 256.
+PREDICT_PIXELS = 256 * 64 * 64
+
+
+def predict_batch_size(config: TrainConfig) -> int:
+    """Batch size for :func:`predict_scores`: at most 256 images and :data:`PREDICT_PIXELS` pixels."""
+    height, width, channels = config.image_shape
+    return max(1, min(256, PREDICT_PIXELS // (height * width * channels)))
+
+
+def predict_scores(model: keras.Model, images: np.ndarray, config: TrainConfig, batch_size: int | None = None) -> np.ndarray:
     """Model outputs for raw MedMNIST images, through the same resizing and channel
-    handling as training (1-D for binary models)."""
+    handling as training (1-D for binary models). ``batch_size`` defaults to
+    :func:`predict_batch_size` (memory, not speed, sets it)."""
+    batch_size = batch_size or predict_batch_size(config)
     ds = make_dataset(images, np.zeros(len(images), np.float32), batch_size=batch_size,
                       image_size=config.input_size, channels=config.channels, cache=False)
     scores = np.concatenate([model(batch, training=False).numpy() for batch, _ in ds])

@@ -9,6 +9,7 @@ pre-trained result it did not get.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def backbone(name: str = "MobileNetV3Small", input_shape: tuple[int, int, int] =
         try:
             return build("imagenet"), "ImageNet weights"
         except Exception as exc:  # no network, blocked host, bad download: Keras raises several kinds
-            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            reason = _short_reason(exc)
             return build(None), f"random initialisation: ImageNet weights unavailable ({reason})"
     path = Path(weights)
     if not path.is_file():
@@ -51,6 +52,14 @@ def backbone(name: str = "MobileNetV3Small", input_shape: tuple[int, int, int] =
     except (ValueError, OSError) as exc:
         raise ValueError(f"{path}: weights do not fit {name} at input {input_shape}: {exc}") from exc
     return model, f"weights from {path.name}"
+
+
+def _short_reason(exc: Exception) -> str:
+    """First line of an error with URLs shortened to their host, at most 120 characters:
+    Keras' download errors start with the full weights URL, which hides the cause."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"https?://([^/\s]+)[^\s:]*", r"\1", text)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def transfer_classifier(features: keras.Model, n_classes: int = 1, *, dropout: float = 0.2,
@@ -74,3 +83,26 @@ def transfer_classifier(features: keras.Model, n_classes: int = 1, *, dropout: f
     head = "sigmoid" if n_classes == 1 else "softmax"
     outputs = layers.Dense(n_classes, activation=head, name="output")(x)
     return keras.Model(inputs, outputs, name=f"{features.name}_classifier")
+
+
+#: Keras Applications backbone behind each registered transfer model (helpers.models).
+BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small"}
+
+
+def fine_tune(config: dict, threads: int | None = None) -> dict:
+    """Fine-tune (or load from the cache) the transfer model of ``config`` (a dict of
+    :class:`helpers.runconfig.TrainConfig` fields) and return the row of
+    :func:`helpers.scaling.scaling_run` plus ``initialisation``: which weights the backbone
+    started from. Notebook 09 runs it with :func:`helpers.isolated.call`, in its own process."""
+    from helpers import scaling
+    from helpers.config import set_seed
+    from helpers.runconfig import TrainConfig
+
+    set_seed(0, threads=threads)  # before the first TensorFlow op, or the thread count is fixed
+    run = TrainConfig(**config)
+    if run.model not in BACKBONES:
+        raise ValueError(f"{run.model!r} is not a transfer model; known: {', '.join(sorted(BACKBONES))}")
+    options = run.model_options
+    _, status = backbone(BACKBONES[run.model], run.image_shape, options.get("weights", "imagenet"),
+                         **({"minimalistic": True} if options.get("minimalistic") else {}))
+    return {**scaling.run_configs([config], threads=threads)[0], "initialisation": status}

@@ -3,6 +3,8 @@ loader's three weight paths (ImageNet, a local file, random) with an honest stat
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 
 import keras
@@ -23,6 +25,9 @@ def test_vit_builds_trains_and_reloads(tmp_path):
     model.save(tmp_path / "vit.keras")
     again = keras.models.load_model(tmp_path / "vit.keras", safe_mode=True)
     assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    # a fresh process that only imports the training module (as a cached grid run does) loads it too
+    code = f"import keras, helpers.training; keras.models.load_model({str(tmp_path / 'vit.keras')!r})"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     maps = vit.attention_maps(model, x[:3])
     assert maps.shape == (3, 16, 16)
     assert np.allclose(maps.sum(axis=(1, 2)), 16.0, atol=1e-4)  # 16 pixels per patch, attention sums to 1
@@ -47,12 +52,13 @@ def test_backbone_weight_paths(tmp_path, monkeypatch):
 
     def offline(*args, weights=None, **kwargs):
         if weights == "imagenet":
-            raise urllib.error.URLError("no network")
+            raise urllib.error.URLError("no network for https://example.org/weights/v3_small.h5: refused")
         return original(*args, weights=weights, **kwargs)
 
     monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
     model, status = transfer.backbone("MobileNetV3Small", shape, weights="imagenet")
     assert status.startswith("random initialisation: ImageNet weights unavailable") and "no network" in status
+    assert "example.org: refused" in status and "/weights" not in status  # the cause, not the whole URL
     classifier = transfer.transfer_classifier(model, 1, trainable=False, bn_momentum=0.9)
     assert classifier.output_shape == (None, 1)
     assert not classifier.get_layer(model.name).trainable
@@ -128,3 +134,8 @@ def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeyp
     assert fractions.epochs.iloc[0] == 10  # 40 images = 2 steps per epoch: 10 epochs give the 20 steps asked for
     assert scaling.epochs_for_steps(4708, 64, 300, 5) == 5 and scaling.epochs_for_steps(47, 64, 300, 5) == 300
     assert scaling.loglog_slope([1, 10, 100], [0.1, 0.01, 0.001]) == pytest.approx(-1.0)
+
+
+def test_fine_tune_refuses_a_model_without_a_backbone():
+    with pytest.raises(ValueError, match="not a transfer model"):
+        transfer.fine_tune({"model": "compact_cnn"})
