@@ -57,7 +57,7 @@ def call(target: str, /, **kwargs: Any) -> Any:
         request, reply = Path(folder, "request.json"), Path(folder, "reply.json")
         request.write_text(json.dumps({"target": target, "kwargs": kwargs}, default=_jsonable), encoding="utf-8")
         done = subprocess.run([sys.executable, "-m", "helpers.isolated", str(request), str(reply)],
-                              capture_output=True, text=True, env=os.environ.copy(), check=False)
+                              capture_output=True, text=True, check=False)
         if done.stdout:
             print(done.stdout, end="", flush=True)
         if done.returncode != 0 or not reply.is_file():

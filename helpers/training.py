@@ -32,6 +32,7 @@ from helpers.models import build_model
 from helpers.preprocess import augmentation, make_dataset
 from helpers.runconfig import RECIPE_VERSION, TrainConfig, params_key  # noqa: F401 (re-exported)
 
+
 @dataclass
 class TrainResult:
     """A trained model (best validation weights) and what happened on the way."""
@@ -106,8 +107,8 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
 
 
 # Pixels per prediction batch: 256 images at 64 x 64 x 1. Eager calls on big inputs hold
-# their activations, so a 64 px RGB backbone at batch 256 costs ~0.35 GB more peak memory
-# than at batch 85 (measured for notebook 09's MobileNetV3-Small); 28 px models keep 256.
+# their activations: fine-tuning notebook 09's MobileNetV3-Small (64 px RGB) peaked at 1.66 GB
+# with validation batches of 256 and 1.32 GB with 64. 28 px models keep 256.
 PREDICT_PIXELS = 256 * 64 * 64
 
 
