@@ -1,7 +1,8 @@
-# Three commands, each sets up what it needs:
+# Each command sets up what it needs:
 #   make reproduce   execute every notebook in order (papermill), rewriting figures/
 #   make test        unit tests, then every notebook under nbval
 #   make lab         JupyterLab on the notebooks
+#   make bench       the training and deployment benchmarks (helpers.bench), printed
 # The environment is a git-ignored virtualenv in .venv with the exact versions of
 # requirements/lock-linux-py311.txt; it is rebuilt when the lock or pyproject changes.
 
@@ -17,7 +18,7 @@ export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: reproduce test unit notebooks lab env lock clean
+.PHONY: reproduce test unit notebooks lab bench env lock clean
 
 env: $(STAMP)
 
@@ -45,6 +46,11 @@ notebooks: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb
+
+# Timings, not tests: the numbers quoted in the README's training and deployment paragraphs.
+bench: $(STAMP)
+	$(PY) -m helpers.bench training
+	$(PY) -m helpers.bench deployment
 
 # Refresh the lock after changing dependencies (needs network): writes $(LOCK).
 lock: $(STAMP)
