@@ -35,11 +35,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} back from a subprocess as JSON")
 
 
-def resolve(target: str):
-    """The function named ``"package.module:function"``."""
+def _split(target: str) -> tuple[str, str]:
     module_name, sep, name = target.partition(":")
     if not sep or not module_name or not name:
         raise ValueError(f"target must look like 'package.module:function', not {target!r}")
+    return module_name, name
+
+
+def resolve(target: str):
+    """The function named ``"package.module:function"``."""
+    module_name, name = _split(target)
     function = getattr(importlib.import_module(module_name), name, None)
     if not callable(function):
         raise ValueError(f"{module_name} has no function {name!r}")
@@ -50,9 +55,7 @@ def call(target: str, /, **kwargs: Any) -> Any:
     """``target(**kwargs)`` run in a fresh ``python -m helpers.isolated`` process (same
     interpreter, same environment variables); returns its result. Raises RuntimeError
     with the child's error output if it fails."""
-    module_name, sep, name = target.partition(":")
-    if not sep or not module_name or not name:
-        raise ValueError(f"target must look like 'package.module:function', not {target!r}")
+    _split(target)  # a malformed name fails here, before a process is started
     with tempfile.TemporaryDirectory(prefix="isolated-") as folder:
         request, reply = Path(folder, "request.json"), Path(folder, "reply.json")
         request.write_text(json.dumps({"target": target, "kwargs": kwargs}, default=_jsonable), encoding="utf-8")

@@ -95,14 +95,13 @@ def fine_tune(config: dict, threads: int | None = None) -> dict:
     :func:`helpers.scaling.scaling_run` plus ``initialisation``: which weights the backbone
     started from. Notebook 09 runs it with :func:`helpers.isolated.call`, in its own process."""
     from helpers import scaling
-    from helpers.config import set_seed
     from helpers.runconfig import TrainConfig
 
-    set_seed(0, threads=threads)  # before the first TensorFlow op, or the thread count is fixed
     run = TrainConfig(**config)
     if run.model not in BACKBONES:
         raise ValueError(f"{run.model!r} is not a transfer model; known: {', '.join(sorted(BACKBONES))}")
+    row = scaling.run_configs([config], threads=threads)[0]  # first: it fixes the thread count
     options = run.model_options
     _, status = backbone(BACKBONES[run.model], run.image_shape, options.get("weights", "imagenet"),
                          **({"minimalistic": True} if options.get("minimalistic") else {}))
-    return {**scaling.run_configs([config], threads=threads)[0], "initialisation": status}
+    return {**row, "initialisation": status}
