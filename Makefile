@@ -1,6 +1,6 @@
 # Each command sets up what it needs:
 #   make reproduce   execute every notebook in order (papermill), rewriting figures/
-#   make test        unit tests, then every notebook under nbval
+#   make test        lint (ruff, import layers), unit tests, then every notebook under nbval
 #   make lab         JupyterLab on the notebooks
 #   make bench       the training and deployment benchmarks (helpers.bench), printed
 # The environment is a git-ignored virtualenv in .venv with the exact versions of
@@ -18,7 +18,7 @@ export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: reproduce test unit notebooks lab bench env lock clean
+.PHONY: reproduce test lint unit notebooks lab bench env lock clean
 
 env: $(STAMP)
 
@@ -32,8 +32,15 @@ $(STAMP): $(LOCK) pyproject.toml
 reproduce: $(STAMP)
 	$(PY) tools/run_notebooks.py
 
+# The code's shape: ruff (lint and format, helpers, tests, tools and the notebooks' code cells)
+# and the layer contract of helpers (import-linter, pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
 # pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=900 -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc

@@ -21,7 +21,11 @@ if _nbval is not None:
     _compare_outputs = _nbval.IPyNbCell.compare_outputs
 
     def _without_stderr(outputs):
-        return [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        return [
+            o
+            for o in outputs
+            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+        ]
 
     def _compare_outputs_without_stderr(self, test, ref, skip_compare=None):
         return _compare_outputs(self, _without_stderr(test), _without_stderr(ref), skip_compare)

@@ -1,13 +1,13 @@
 """``python -m helpers <command>``: command-line entry points of the helper package.
 
-    python -m helpers predict --model MODEL FILES...   (see helpers.predict)
+python -m helpers predict --model MODEL FILES...   (see helpers.deploy.predict)
 """
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"predict": "helpers.predict"}
+COMMANDS = {"predict": "helpers.deploy.predict"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 ``python -m helpers.bench deployment``.
 
 ``deployment`` exports the improved PneumoniaMNIST model of ``03_training`` (from the
-model cache, trained first if missing) to every format of :mod:`helpers.export` in a
+model cache, trained first if missing) to every format of :mod:`helpers.deploy.export` in a
 temporary folder and prints, measured in one run with 2 threads: test AUC and agreement
 with Keras per variant, single-image latency (median, p90) of Keras ``model.predict``,
 ``model(x)`` and each TFLite variant, batch throughput and size on disk.
@@ -19,64 +19,97 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from dataclasses import replace
 
-from helpers import recipes
-from helpers.config import set_seed, short_warnings
-from helpers.datasets import load_medmnist
-from helpers.training import TrainConfig, train
+import numpy as np
 
-#: The article's setting (the improved recipe is helpers.recipes.IMPROVED_RECIPE).
+from helpers.data.medmnist import load_medmnist
+from helpers.data.preprocess import to_float
+from helpers.deploy.export import ModelInfo, export_all, load_keras
+from helpers.deploy.latency import parity_table, runners, speed_table
+from helpers.evaluate.metrics import youden_threshold
+from helpers.runtime import set_seed, short_warnings
+from helpers.train import recipes
+from helpers.train.cache import load_or_train
+from helpers.train.config import TrainConfig
+from helpers.train.engine import predict_scores, train
+
+#: The article's setting (the improved recipe is helpers.train.recipes.IMPROVED_RECIPE).
 SEED_AT_ARTICLE_SIZE = TrainConfig(
-    model="seed_cnn", input_size=256, channels=3, epochs=3, batch_size=32, optimizer="adam",
-    learning_rate=1e-3, schedule="constant", augment=0.0, class_weight=False, patience=None,
+    model="seed_cnn",
+    input_size=256,
+    channels=3,
+    epochs=3,
+    batch_size=32,
+    optimizer="adam",
+    learning_rate=1e-3,
+    schedule="constant",
+    augment=0.0,
+    class_weight=False,
+    patience=None,
 )
 
 
-def bench_training(target: float = 0.95, seed_budget: float = 900.0, seed_eval_every: int = 20,
-                   improved_eval_every: int = 10) -> list[dict]:
+def bench_training(
+    target: float = 0.95,
+    seed_budget: float = 900.0,
+    seed_eval_every: int = 20,
+    improved_eval_every: int = 10,
+) -> list[dict]:
     """Train both models until validation AUC reaches ``target`` (or the seed model's
     training time exceeds ``seed_budget`` seconds); return one row per model."""
     data = load_medmnist("pneumoniamnist")
     runs = [
-        ("seed CNN, 256x256x3 (article)", replace(SEED_AT_ARTICLE_SIZE, eval_every=seed_eval_every,
-                                                  max_seconds=seed_budget, stop_at_auc=target)),
-        ("compact CNN, 28x28x1 (03 recipe)", replace(recipes.IMPROVED_RECIPE, eval_every=improved_eval_every,
-                                                     stop_at_auc=target)),
+        (
+            "seed CNN, 256x256x3 (article)",
+            replace(
+                SEED_AT_ARTICLE_SIZE,
+                eval_every=seed_eval_every,
+                max_seconds=seed_budget,
+                stop_at_auc=target,
+            ),
+        ),
+        (
+            "compact CNN, 28x28x1 (03 recipe)",
+            replace(recipes.IMPROVED_RECIPE, eval_every=improved_eval_every, stop_at_auc=target),
+        ),
     ]
     rows = []
     for name, config in runs:
         set_seed(config.seed)
         print(f"== {name}", flush=True)
         result = train(config, data=data, verbose=True)
-        rows.append({"model": name, "params": result.model.count_params(),
-                     "train images/s": result.images_per_second,
-                     f"seconds to val AUC {target}": result.time_to_auc(target),
-                     "best val AUC": result.best_val_auc})
+        rows.append(
+            {
+                "model": name,
+                "params": result.model.count_params(),
+                "train images/s": result.images_per_second,
+                f"seconds to val AUC {target}": result.time_to_auc(target),
+                "best val AUC": result.best_val_auc,
+            }
+        )
     return rows
 
 
 def bench_deployment(threads: int = 2, repeats: int = 200):
     """(parity table, speed table) of the exported improved PneumoniaMNIST model."""
-    import tempfile
-
-    import numpy as np
-
-    from helpers.export import ModelInfo, export_all, load_keras
-    from helpers.latency import parity_table, runners, speed_table
-    from helpers.metrics import youden_threshold
-    from helpers.preprocess import to_float
-    from helpers.training import load_or_train, predict_scores
 
     set_seed(0, threads=threads)
     data = load_medmnist("pneumoniamnist")
     config = recipes.recipe("improved", "pneumoniamnist")
     run = load_or_train(config, data=data, verbose=False)
-    threshold = youden_threshold(data.labels["val"], predict_scores(run.model, data.images["val"], config))
+    threshold = youden_threshold(
+        data.labels["val"], predict_scores(run.model, data.images["val"], config)
+    )
     x_train, x_test = to_float(data.images["train"]), to_float(data.images["test"])
     representative = x_train[np.random.default_rng(0).choice(len(x_train), 200, replace=False)]
-    info = ModelInfo(class_names=list(data.info.labels), input_shape=list(config.image_shape), threshold=threshold,
-                     source="compact CNN, improved recipe of 03_training, PneumoniaMNIST 28 px")
+    info = ModelInfo(
+        class_names=list(data.info.labels),
+        input_shape=list(config.image_shape),
+        threshold=threshold,
+        source="compact CNN, improved recipe of 03_training, PneumoniaMNIST 28 px",
+    )
     with tempfile.TemporaryDirectory() as folder:
         paths = export_all(run.model, folder, info, representative)
         variants = runners(load_keras(paths["keras"]), paths, threads=threads)
@@ -86,12 +119,19 @@ def bench_deployment(threads: int = 2, repeats: int = 200):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("what", choices=["training", "deployment"])
     parser.add_argument("--target", type=float, default=0.95)
-    parser.add_argument("--seed-budget", type=float, default=900.0,
-                        help="training seconds after which the seed model gives up (default 900)")
+    parser.add_argument(
+        "--seed-budget",
+        type=float,
+        default=900.0,
+        help="training seconds after which the seed model gives up (default 900)",
+    )
     args = parser.parse_args(argv)
     short_warnings()
     if args.what == "deployment":
@@ -105,12 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'model':34} {'params':>10} {'images/s':>9} {key:>26} {'best val AUC':>13}")
     for row in rows:
         seconds = "not reached" if row[key] is None else f"{row[key]:.1f}"
-        print(f"{row['model']:34} {row['params']:>10,} {row['train images/s']:>9.1f} {seconds:>26} {row['best val AUC']:>13.4f}")
+        print(
+            f"{row['model']:34} {row['params']:>10,} {row['train images/s']:>9.1f} "
+            f"{seconds:>26} {row['best val AUC']:>13.4f}"
+        )
     slow, fast = rows[0][key], rows[1][key]
     if slow is not None and fast is not None:
         print(f"\nthe improved model reaches val AUC {args.target} {slow / fast:.1f}x sooner")
     elif fast is not None:
-        print(f"\nthe seed model did not reach {args.target} within its budget; the improved model did in {fast:.1f} s")
+        print(
+            f"\nthe seed model did not reach {args.target} within its budget; "
+            f"the improved model did in {fast:.1f} s"
+        )
     return 0
 
 

@@ -6,14 +6,16 @@ Used by every notebook; introduced in ``notebooks/01_data.ipynb``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
-
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-from helpers.config import figures_dir, relative_to_root
+from helpers import atomic
+from helpers.paths import figures_dir, relative_to_root
 
 #: One style for every figure: readable at notebook width, colour-blind-safe palette.
 STYLE = {
@@ -29,7 +31,16 @@ STYLE = {
     "grid.alpha": 0.3,
     "image.cmap": "gray",
     "axes.prop_cycle": matplotlib.cycler(
-        color=["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+        color=[
+            "#0072B2",
+            "#D55E00",
+            "#009E73",
+            "#CC79A7",
+            "#E69F00",
+            "#56B4E9",
+            "#F0E442",
+            "#000000",
+        ]
     ),
     "svg.hashsalt": "medimg",  # stable ids if anyone saves SVG
 }
@@ -37,30 +48,29 @@ STYLE = {
 
 def use_style() -> None:
     """Apply :data:`STYLE` to matplotlib (call once in a notebook's setup cell)."""
-    import matplotlib.pyplot as plt
-
     plt.rcParams.update(STYLE)
 
 
 def _check_name(name: str) -> str:
     if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"figure/table name must be a plain file stem like '01_samples', not {name!r}")
+        raise ValueError(
+            f"figure/table name must be a plain file stem like '01_samples', not {name!r}"
+        )
     return name
 
 
-def save_figure(fig: "matplotlib.figure.Figure", name: str) -> str:
+def save_figure(fig: matplotlib.figure.Figure, name: str) -> str:
     """Save ``fig`` as ``figures/<name>.png`` with metadata stripped, so the same figure
     gives the same bytes. Name it after the notebook (``01_class_balance``).
     Returns the path relative to the repository root."""
     path = figures_dir() / f"{_check_name(name)}.png"
-    fig.savefig(path, format="png", metadata={"Software": None})
+    with atomic.staged_file(path) as staging:
+        fig.savefig(staging, format="png", metadata={"Software": None})
     return relative_to_root(path)
 
 
-def markdown_table(rows: Sequence[dict] | "pandas.DataFrame", floatfmt: str = ".4g") -> str:
+def markdown_table(rows: Sequence[dict] | pd.DataFrame, floatfmt: str = ".4g") -> str:
     """A GitHub-flavoured markdown table from a DataFrame or a list of dicts."""
-    import pandas as pd
-
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
 
     def cell(v) -> str:
@@ -74,17 +84,15 @@ def markdown_table(rows: Sequence[dict] | "pandas.DataFrame", floatfmt: str = ".
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def save_table(rows: Sequence[dict] | "pandas.DataFrame", name: str, floatfmt: str = ".4g") -> list[str]:
+def save_table(rows: Sequence[dict] | pd.DataFrame, name: str, floatfmt: str = ".4g") -> list[str]:
     """Write ``figures/<name>.csv`` and ``figures/<name>.md``; returns both paths
     relative to the repository root."""
-    import pandas as pd
-
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     base = figures_dir() / _check_name(name)
     csv = Path(f"{base}.csv")
     md = Path(f"{base}.md")
-    df.to_csv(csv, index=False, float_format="%.6g", lineterminator="\n")
-    md.write_text(markdown_table(df, floatfmt), encoding="utf-8")
+    atomic.write_text(csv, df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    atomic.write_text(md, markdown_table(df, floatfmt))
     return [relative_to_root(csv), relative_to_root(md)]
 
 
@@ -100,11 +108,11 @@ def image_grid(
 ):
     """A grid of images without axes; returns the figure. Gray images share one
     intensity scale (``vmin``/``vmax``) so they can be compared."""
-    import matplotlib.pyplot as plt
-
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
@@ -112,8 +120,9 @@ def image_grid(
         img = np.asarray(images[k])
         if img.ndim == 3 and img.shape[-1] == 1:
             img = img[..., 0]
-        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=vmin, vmax=vmax,
-                  interpolation="nearest")
+        ax.imshow(
+            img, cmap=cmap if img.ndim == 2 else None, vmin=vmin, vmax=vmax, interpolation="nearest"
+        )
         if titles is not None:
             ax.set_title(titles[k], fontsize=8)
     return fig

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-
-import dataclasses
 
 import numpy as np
 import pytest
@@ -65,9 +64,8 @@ def write_dicom(
     with_pixels: bool = True,
 ) -> Path:
     """A minimal valid DICOM file (uint16 pixels) made with pydicom."""
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid, SecondaryCaptureImageStorage
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
@@ -98,8 +96,8 @@ def write_dicom(
 @pytest.fixture(scope="session")
 def phantom_data():
     """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
-    from helpers.datasets import MedMNIST, medmnist_info
-    from helpers.synthetic import make_phantoms
+    from helpers.data.medmnist import MedMNIST, medmnist_info
+    from helpers.data.phantoms import make_phantoms
 
     info = medmnist_info("breastmnist")
     sizes = {"train": 160, "val": 60, "test": 60}
@@ -110,4 +108,6 @@ def phantom_data():
         labels[split] = ph.labels[offset:]
         offset += n
     info = dataclasses.replace(info, n_samples=sizes)
-    return MedMNIST(info=info, path=None, checksum_ok=True, images=images, labels=labels)
+    return MedMNIST(
+        info=info, path=None, checksum_ok=True, md5="generated", images=images, labels=labels
+    )

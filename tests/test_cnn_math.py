@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import cnn_math as cm
+from helpers.models import cnn_math as cm
 
 RNG = np.random.default_rng(0)
 
@@ -17,7 +17,9 @@ def _tf(a):
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("shape,kernel", [((3, 9, 9, 2), (3, 3, 2, 4)), ((2, 10, 7, 3), (4, 2, 3, 5))])
+@pytest.mark.parametrize(
+    "shape,kernel", [((3, 9, 9, 2), (3, 3, 2, 4)), ((2, 10, 7, 3), (4, 2, 3, 5))]
+)
 def test_conv_forward_and_gradients_match_tensorflow(padding, stride, shape, kernel):
     x = RNG.standard_normal(shape)
     w = RNG.standard_normal(kernel) * 0.5
@@ -42,7 +44,9 @@ def test_vectorised_conv_equals_the_loop_definition():
     x = RNG.standard_normal((2, 8, 8, 3))
     w = RNG.standard_normal((3, 3, 3, 2))
     for stride in (1, 2):
-        np.testing.assert_allclose(cm.conv2d_forward(x, w, stride=stride)[0], cm.conv2d_loops(x, w, stride=stride))
+        np.testing.assert_allclose(
+            cm.conv2d_forward(x, w, stride=stride)[0], cm.conv2d_loops(x, w, stride=stride)
+        )
 
 
 def test_convolution_is_cross_correlation_not_flipped():
@@ -56,8 +60,10 @@ def test_convolution_is_cross_correlation_not_flipped():
 @pytest.mark.parametrize("pool,stride", [(2, 2), (3, 2), (2, 1)])
 def test_pooling_matches_tensorflow(pool, stride):
     x = RNG.standard_normal((2, 9, 8, 3))
-    for kind, forward, tf_pool in (("max", cm.maxpool_forward, tf.nn.max_pool2d),
-                                   ("avg", cm.avgpool_forward, tf.nn.avg_pool2d)):
+    for kind, forward, tf_pool in (
+        ("max", cm.maxpool_forward, tf.nn.max_pool2d),
+        ("avg", cm.avgpool_forward, tf.nn.avg_pool2d),
+    ):
         y, cache = forward(x, pool, stride)
         xt = tf.Variable(_tf(x))
         with tf.GradientTape() as tape:
@@ -65,8 +71,12 @@ def test_pooling_matches_tensorflow(pool, stride):
             dy = RNG.standard_normal(yt.shape)
             objective = tf.reduce_sum(yt * _tf(dy))
         np.testing.assert_allclose(y, yt.numpy(), atol=1e-5, err_msg=kind)
-        np.testing.assert_allclose(cm.pool_backward(dy, cache), tape.gradient(objective, xt).numpy(),
-                                   atol=1e-4, err_msg=kind)
+        np.testing.assert_allclose(
+            cm.pool_backward(dy, cache),
+            tape.gradient(objective, xt).numpy(),
+            atol=1e-4,
+            err_msg=kind,
+        )
 
 
 def test_dense_relu_softmax_cross_entropy_match_tensorflow():
@@ -79,7 +89,9 @@ def test_dense_relu_softmax_cross_entropy_match_tensorflow():
     xt, wt, bt = (tf.Variable(_tf(v)) for v in (x, w, b))
     with tf.GradientTape() as tape:
         at = tf.nn.relu(xt @ wt + bt)
-        lt = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, at, from_logits=True))
+        lt = tf.reduce_mean(
+            tf.keras.losses.sparse_categorical_crossentropy(y, at, from_logits=True)
+        )
     np.testing.assert_allclose(p, tf.nn.softmax(at).numpy(), atol=1e-5)
     assert abs(loss - float(lt)) < 1e-5
     da = cm.softmax_cross_entropy_backward(a, y)
@@ -95,15 +107,21 @@ def test_softmax_backward_equals_the_fused_cross_entropy_gradient():
     p = cm.softmax(z)
     dp = np.zeros_like(p)
     dp[np.arange(4), y] = -1.0 / (p[np.arange(4), y] * 4)
-    np.testing.assert_allclose(cm.softmax_backward(dp, p), cm.softmax_cross_entropy_backward(z, y), atol=1e-12)
+    np.testing.assert_allclose(
+        cm.softmax_backward(dp, p), cm.softmax_cross_entropy_backward(z, y), atol=1e-12
+    )
     assert np.isfinite(cm.softmax(np.array([[1000.0, 0.0]]))).all()
 
 
 def test_gradients_agree_with_finite_differences():
-    net = cm.TinyCNN({
-        "conv_w": RNG.standard_normal((3, 3, 1, 2)) * 0.5, "conv_b": RNG.standard_normal(2) * 0.1,
-        "dense_w": RNG.standard_normal((2 * 3 * 3, 3)) * 0.5, "dense_b": np.zeros(3),
-    })
+    net = cm.TinyCNN(
+        {
+            "conv_w": RNG.standard_normal((3, 3, 1, 2)) * 0.5,
+            "conv_b": RNG.standard_normal(2) * 0.1,
+            "dense_w": RNG.standard_normal((2 * 3 * 3, 3)) * 0.5,
+            "dense_b": np.zeros(3),
+        }
+    )
     x = RNG.standard_normal((4, 8, 8, 1))
     y = np.array([0, 1, 2, 1])
     _, grads = net.loss_and_grads(x, y)
@@ -124,14 +142,20 @@ def test_gradients_agree_with_finite_differences():
 def test_numpy_training_follows_keras_loss_curve():
     import keras
 
-    from helpers.models import tiny_cnn
+    from helpers.models.cnn import tiny_cnn
 
     keras.utils.set_random_seed(0)
     model = tiny_cnn((10, 10, 1), filters=3, n_classes=2)
-    init = {"conv_w": model.get_layer("conv").kernel.numpy(), "conv_b": model.get_layer("conv").bias.numpy(),
-            "dense_w": model.get_layer("dense").kernel.numpy(), "dense_b": model.get_layer("dense").bias.numpy()}
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    init = {
+        "conv_w": model.get_layer("conv").kernel.numpy(),
+        "conv_b": model.get_layer("conv").bias.numpy(),
+        "dense_w": model.get_layer("dense").kernel.numpy(),
+        "dense_b": model.get_layer("dense").bias.numpy(),
+    }
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     net = cm.TinyCNN(init)
     x = RNG.standard_normal((64, 10, 10, 1)).astype(np.float32)
     y = (x[:, :5].mean(axis=(1, 2, 3)) > 0).astype(np.int64)
@@ -145,12 +169,15 @@ def test_numpy_training_follows_keras_loss_curve():
 
 
 def test_counting_matches_keras_count_params():
-    from helpers.models import seed_cnn
+    from helpers.models.cnn import seed_cnn
 
     for size in (28, 64, 256):
         for gap in (False, True):
             table = cm.seed_cnn_table((size, size, 3), 2, global_pool=gap)
-            assert sum(r["params"] for r in table) == seed_cnn((size, size, 3), 2, global_pool=gap).count_params()
+            assert (
+                sum(r["params"] for r in table)
+                == seed_cnn((size, size, 3), 2, global_pool=gap).count_params()
+            )
     rows = cm.seed_cnn_table((256, 256, 3), 2)
     total = sum(r["params"] for r in rows)
     assert 14.8e6 < total < 14.9e6
@@ -163,4 +190,11 @@ def test_output_size_and_receptive_field_formulas():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         cm.conv_output_size(2, 3)
     # conv3 -> pool2 -> conv3 -> pool2 -> conv3 -> pool2
-    assert [r for r, _ in cm.receptive_field([(3, 1), (2, 2), (3, 1), (2, 2), (3, 1), (2, 2)])] == [3, 4, 8, 10, 18, 22]
+    assert [r for r, _ in cm.receptive_field([(3, 1), (2, 2), (3, 1), (2, 2), (3, 1), (2, 2)])] == [
+        3,
+        4,
+        8,
+        10,
+        18,
+        22,
+    ]

@@ -6,13 +6,15 @@ import functools
 import http.server
 import re
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import datasets
-from helpers.datasets import (
+from conftest import REAL_DATA, write_medmnist_npz
+from helpers.data import medmnist as datasets
+from helpers.data.medmnist import (
     ChecksumMismatchWarning,
     DatasetError,
     available_flags,
@@ -22,11 +24,19 @@ from helpers.datasets import (
     medmnist_info,
 )
 
-from conftest import REAL_DATA, write_medmnist_npz
-
 TWO_D_FLAGS = {
-    "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-    "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
+    "pathmnist",
+    "chestmnist",
+    "dermamnist",
+    "octmnist",
+    "pneumoniamnist",
+    "retinamnist",
+    "breastmnist",
+    "bloodmnist",
+    "tissuemnist",
+    "organamnist",
+    "organcmnist",
+    "organsmnist",
 }
 
 
@@ -92,10 +102,15 @@ def test_local_dir_is_searched_before_cache(tmp_path, monkeypatch):
 def test_multilabel_labels_keep_their_width(tmp_path, monkeypatch):
     info = medmnist_info("chestmnist")
     small = {s: 3 for s in ("train", "val", "test")}
-    monkeypatch.setattr(datasets, "medmnist_info",
-                        lambda flag, size=28: datasets.MedMNISTInfo(**{**info.__dict__, "n_samples": small}))
-    arrays = {f"{s}_labels": np.random.default_rng(0).integers(0, 2, (3, 14), dtype=np.uint8)
-              for s in ("train", "val", "test")}
+    monkeypatch.setattr(
+        datasets,
+        "medmnist_info",
+        lambda flag, size=28: datasets.MedMNISTInfo(**{**info.__dict__, "n_samples": small}),
+    )
+    arrays = {
+        f"{s}_labels": np.random.default_rng(0).integers(0, 2, (3, 14), dtype=np.uint8)
+        for s in ("train", "val", "test")
+    }
     arrays |= {f"{s}_images": np.zeros((3, 28, 28), np.uint8) for s in ("train", "val", "test")}
     path = tmp_path / "chestmnist.npz"
     np.savez(path, **arrays)
@@ -104,6 +119,7 @@ def test_multilabel_labels_keep_their_width(tmp_path, monkeypatch):
 
 
 # ---- malformed files: every message names the file and the problem -----------------
+
 
 def _read(path: Path, flag: str = "breastmnist"):
     return datasets.read_npz(path, medmnist_info(flag))
@@ -126,48 +142,67 @@ def test_not_an_npz_at_all(tmp_path):
 
 def test_wrong_keys(tmp_path):
     info = medmnist_info("breastmnist")
-    bad = write_medmnist_npz(tmp_path / "breastmnist.npz", info, val_labels=None,
-                             validation_labels=np.zeros((78, 1), np.uint8))
+    bad = write_medmnist_npz(
+        tmp_path / "breastmnist.npz",
+        info,
+        val_labels=None,
+        validation_labels=np.zeros((78, 1), np.uint8),
+    )
     with pytest.raises(DatasetError, match=r"breastmnist\.npz: missing keys \['val_labels'\]"):
         _read(bad)
 
 
 def test_wrong_dtype(tmp_path):
     info = medmnist_info("breastmnist")
-    bad = write_medmnist_npz(tmp_path / "breastmnist.npz", info,
-                             train_images=np.zeros((546, 28, 28), np.float32))
-    with pytest.raises(DatasetError, match=r"breastmnist\.npz: train_images has dtype float32, expected uint8"):
+    bad = write_medmnist_npz(
+        tmp_path / "breastmnist.npz", info, train_images=np.zeros((546, 28, 28), np.float32)
+    )
+    with pytest.raises(
+        DatasetError, match=r"breastmnist\.npz: train_images has dtype float32, expected uint8"
+    ):
         _read(bad)
 
 
 def test_wrong_image_shape(tmp_path):
     info = medmnist_info("breastmnist")
-    bad = write_medmnist_npz(tmp_path / "breastmnist.npz", info,
-                             test_images=np.zeros((156, 64, 64), np.uint8))
-    with pytest.raises(DatasetError, match=r"breastmnist\.npz: test_images has shape \(156, 64, 64\), expected \(156, 28, 28\)"):
+    bad = write_medmnist_npz(
+        tmp_path / "breastmnist.npz", info, test_images=np.zeros((156, 64, 64), np.uint8)
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"breastmnist\.npz: test_images has shape \(156, 64, 64\), expected \(156, 28, 28\)",
+    ):
         _read(bad)
 
 
 def test_wrong_split_size(tmp_path):
     info = medmnist_info("breastmnist")
-    bad = write_medmnist_npz(tmp_path / "breastmnist.npz", info,
-                             val_images=np.zeros((70, 28, 28), np.uint8),
-                             val_labels=np.zeros((70, 1), np.uint8))
-    with pytest.raises(DatasetError, match=r"val_images has shape \(70, 28, 28\).*official val size 78"):
+    bad = write_medmnist_npz(
+        tmp_path / "breastmnist.npz",
+        info,
+        val_images=np.zeros((70, 28, 28), np.uint8),
+        val_labels=np.zeros((70, 1), np.uint8),
+    )
+    with pytest.raises(
+        DatasetError, match=r"val_images has shape \(70, 28, 28\).*official val size 78"
+    ):
         _read(bad)
 
 
 def test_labels_out_of_range(tmp_path):
     info = medmnist_info("breastmnist")
-    bad = write_medmnist_npz(tmp_path / "breastmnist.npz", info,
-                             train_labels=np.full((546, 1), 7, np.uint8))
+    bad = write_medmnist_npz(
+        tmp_path / "breastmnist.npz", info, train_labels=np.full((546, 1), 7, np.uint8)
+    )
     with pytest.raises(DatasetError, match=r"train_labels holds values outside 0\.\.1"):
         _read(bad)
 
 
 def test_md5_mismatch_with_bad_structure_is_refused_with_where_to_put_it(tmp_path, monkeypatch):
     info = medmnist_info("breastmnist")
-    write_medmnist_npz(tmp_path / "breastmnist.npz", info, train_images=np.zeros((10, 28, 28), np.uint8))
+    write_medmnist_npz(
+        tmp_path / "breastmnist.npz", info, train_images=np.zeros((10, 28, 28), np.uint8)
+    )
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path))
     with pytest.raises(DatasetError) as err:
         load_medmnist("breastmnist")
@@ -180,8 +215,9 @@ def test_md5_mismatch_with_bad_structure_is_refused_with_where_to_put_it(tmp_pat
 def test_no_network_and_no_local_copy(tmp_path):
     # Port 9 on loopback: nothing listens, the connection is refused at once.
     with pytest.raises(DatasetError) as err:
-        datasets.download_medmnist("breastmnist", cache_dir=tmp_path / "c",
-                                   url="http://127.0.0.1:9/breastmnist.npz")
+        datasets.download_medmnist(
+            "breastmnist", cache_dir=tmp_path / "c", url="http://127.0.0.1:9/breastmnist.npz"
+        )
     message = str(err.value)
     assert "breastmnist.npz" in message and "no local copy" in message and "failed" in message
     assert medmnist_info("breastmnist").url in message
@@ -189,11 +225,14 @@ def test_no_network_and_no_local_copy(tmp_path):
 
 
 def test_downloads_off_and_nothing_local(tmp_path):
-    with pytest.raises(DatasetError, match=r"breastmnist\.npz: no local copy .* downloads are switched off"):
+    with pytest.raises(
+        DatasetError, match=r"breastmnist\.npz: no local copy .* downloads are switched off"
+    ):
         load_medmnist("breastmnist", download=False)
 
 
 # ---- the real download path, against a server on loopback ------------------------
+
 
 @pytest.fixture
 def file_server(tmp_path):
@@ -227,7 +266,9 @@ def test_download_verifies_md5_caches_and_reuses(file_server, tmp_path, monkeypa
     path = datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
     assert path == cache / info.filename and file_md5(path) == file_md5(source)
     source.unlink()  # a second call must not need the server
-    again = datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
+    again = datasets.download_medmnist(
+        "breastmnist", cache_dir=cache, url=f"{base}/{info.filename}"
+    )
     assert again == path
     ds = load_medmnist("breastmnist", cache_dir=cache)
     assert ds.checksum_ok and ds.path == path
@@ -257,10 +298,12 @@ def test_real_breastmnist_matches_official_md5(monkeypatch):
 
 
 @needs_real
-def test_real_repacked_pneumoniamnist_is_accepted_with_warning(monkeypatch):
+def test_real_pneumoniamnist_is_the_official_file(monkeypatch):
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(REAL_DATA))
-    with pytest.warns(ChecksumMismatchWarning, match="pneumoniamnist.npz"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChecksumMismatchWarning)
         ds = load_medmnist("pneumoniamnist")
+    assert ds.checksum_ok and ds.fingerprint == "28209eda62fecd6e6a2d98b1501bb15f"
     counts = ds.class_counts()
     assert counts["train"].tolist() == [1214, 3494]
     assert counts["val"].tolist() == [135, 389]
@@ -273,5 +316,8 @@ def test_local_availability_lists_every_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path))
     rows = {r["flag"]: r for r in datasets.local_availability()}
     assert set(rows) == TWO_D_FLAGS
-    assert rows["breastmnist"]["found in"] == "local data dir" and rows["breastmnist"]["md5"] == "differs"
+    assert (
+        rows["breastmnist"]["found in"] == "local data dir"
+        and rows["breastmnist"]["md5"] == "differs"
+    )
     assert rows["pathmnist"]["found in"] == "-"

@@ -14,15 +14,29 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from helpers.deid import DeidentificationError, Deidentifier, phi_strings, read_dataset
+from helpers.deploy.deid import DeidentificationError, Deidentifier, phi_strings, read_dataset
 from tests.conftest import write_dicom
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "nested_priv_SQ.dcm", "rtstruct.dcm")
 #: Identifying strings written into the generated file.
-GENERATED_PHI = ("Doe^Jane", "MRN12345678", "19700101", "St Example Hospital", "House^Gregory", "ACC998877",
-                 "Smith^Operator", "Chest PA of Jane Doe", "SECRET-PRIVATE-NOTE", "555-0100", "1 Main Street",
-                 "Watson^John", "OTHER-ID-4242", "20240317", "Reading^Doctor")
+GENERATED_PHI = (
+    "Doe^Jane",
+    "MRN12345678",
+    "19700101",
+    "St Example Hospital",
+    "House^Gregory",
+    "ACC998877",
+    "Smith^Operator",
+    "Chest PA of Jane Doe",
+    "SECRET-PRIVATE-NOTE",
+    "555-0100",
+    "1 Main Street",
+    "Watson^John",
+    "OTHER-ID-4242",
+    "20240317",
+    "Reading^Doctor",
+)
 
 
 def _phi_file(path: Path, *, burned_in: str | None = None, patient_id: str = "MRN12345678") -> Path:
@@ -87,17 +101,28 @@ def test_generated_file_full_of_phi(tmp_path):
     assert out.PatientName == out.PatientID and str(out.PatientID).startswith("ANON-")
     assert out.StudyTime == "101500"  # times are kept, dates shifted
     assert out.StudyDate != "20240317" and len(out.StudyDate) == 8
-    assert out.ReferencedImageSequence[0].ReferencedSOPInstanceUID == out.SOPInstanceUID  # references stay valid
-    assert out.ReferencedImageSequence[0].ReferencedSOPClassUID == pydicom.dcmread(source).SOPClassUID
+    assert (
+        out.ReferencedImageSequence[0].ReferencedSOPInstanceUID == out.SOPInstanceUID
+    )  # references stay valid
+    assert (
+        out.ReferencedImageSequence[0].ReferencedSOPClassUID == pydicom.dcmread(source).SOPClassUID
+    )
     assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
 
 
 def test_consistent_across_files_and_keys(tmp_path):
-    a = Deidentifier("key one").deidentify_file(_phi_file(tmp_path / "a.dcm"), tmp_path / "a_out.dcm")
-    b = Deidentifier("key one").deidentify_file(_phi_file(tmp_path / "b.dcm"), tmp_path / "b_out.dcm")
-    c = Deidentifier("key two").deidentify_file(_phi_file(tmp_path / "c.dcm"), tmp_path / "c_out.dcm")
-    other = Deidentifier("key one").deidentify_file(_phi_file(tmp_path / "d.dcm", patient_id="MRN-OTHER"),
-                                                    tmp_path / "d_out.dcm")
+    a = Deidentifier("key one").deidentify_file(
+        _phi_file(tmp_path / "a.dcm"), tmp_path / "a_out.dcm"
+    )
+    b = Deidentifier("key one").deidentify_file(
+        _phi_file(tmp_path / "b.dcm"), tmp_path / "b_out.dcm"
+    )
+    c = Deidentifier("key two").deidentify_file(
+        _phi_file(tmp_path / "c.dcm"), tmp_path / "c_out.dcm"
+    )
+    other = Deidentifier("key one").deidentify_file(
+        _phi_file(tmp_path / "d.dcm", patient_id="MRN-OTHER"), tmp_path / "d_out.dcm"
+    )
     a, b, c, other = (pydicom.dcmread(p) for p in (a, b, c, other))
     assert a.PatientID == b.PatientID != c.PatientID
     assert a.StudyInstanceUID == b.StudyInstanceUID != c.StudyInstanceUID

@@ -3,6 +3,7 @@ predict command on real-world file types, the latency tables and the model card 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import export, latency, modelcard, predict
-from helpers.evaluation import metrics_with_ci
-from helpers.models import compact_cnn
-from helpers.preprocess import to_float
+from helpers.data.preprocess import to_float
+from helpers.deploy import export, latency, modelcard, predict
+from helpers.evaluate.uncertainty import metrics_with_ci
+from helpers.models.cnn import compact_cnn
 from tests.conftest import write_dicom
 
 CLASSES = ["normal", "lesion"]
@@ -27,7 +28,9 @@ def exported(phantom_data, tmp_path_factory):
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
     x = to_float(phantom_data.images["train"])
     model.fit(x, phantom_data.labels["train"].astype("float32"), epochs=3, batch_size=32, verbose=0)
-    info = export.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1], threshold=0.5, source="test model")
+    info = export.ModelInfo(
+        class_names=CLASSES, input_shape=[28, 28, 1], threshold=0.5, source="test model"
+    )
     folder = tmp_path_factory.mktemp("exports")
     paths = export.export_all(model, folder, info, representative=x[:64])
     return model, paths, phantom_data
@@ -46,7 +49,9 @@ def test_every_export_agrees_with_keras(exported):
         assert lite.predict(x).shape == reference.shape
         assert np.abs(lite.predict(x) - reference).max() <= atol, variant
     sizes = {k: export.size_on_disk(v) for k, v in paths.items()}
-    assert sizes["tflite-int8"] < sizes["tflite-float32"]  # (a 4x gap needs more weights than headers)
+    assert (
+        sizes["tflite-int8"] < sizes["tflite-float32"]
+    )  # (a 4x gap needs more weights than headers)
     assert export.ModelInfo.load(paths["tflite-int8"]).class_names == CLASSES
 
 
@@ -71,7 +76,9 @@ def _files(folder, data):
     files = {}
     files["small_png"] = folder / "small.png"
     Image.fromarray(image).save(files["small_png"])
-    big = np.kron(image.astype(np.uint16) * 257, np.ones((40, 40), np.uint16))  # 1120 x 1120, 16-bit
+    big = np.kron(
+        image.astype(np.uint16) * 257, np.ones((40, 40), np.uint16)
+    )  # 1120 x 1120, 16-bit
     files["big16_png"] = folder / "big16.png"
     Image.fromarray(big).save(files["big16_png"])
     rgba = np.dstack([image, image, image, np.full_like(image, 255)])
@@ -80,8 +87,13 @@ def _files(folder, data):
     files["rgb_jpg"] = folder / "rgb.jpg"
     Image.fromarray(np.dstack([image] * 3)).save(files["rgb_jpg"], quality=95)
     pixels = image.astype(np.uint16) * 16
-    files["mono1_dcm"] = write_dicom(folder / "mono1.dcm", pixels.max() - pixels, photometric="MONOCHROME1",
-                                     slope=2.0, intercept=-100.0)
+    files["mono1_dcm"] = write_dicom(
+        folder / "mono1.dcm",
+        pixels.max() - pixels,
+        photometric="MONOCHROME1",
+        slope=2.0,
+        intercept=-100.0,
+    )
     files["mono2_dcm"] = write_dicom(folder / "mono2.dcm", pixels, slope=2.0, intercept=-100.0)
     files["stack_npz"] = folder / "stack.npz"
     np.savez(files["stack_npz"], images=data.images["test"][:3])
@@ -94,7 +106,9 @@ def _files(folder, data):
 def test_predict_command_reads_every_kind_and_reports_bad_files(exported, tmp_path, capsys):
     model, paths, data = exported
     files = _files(tmp_path, data)
-    status = predict.main(["--model", str(paths["tflite-float32"]), "--json", *map(str, files.values())])
+    status = predict.main(
+        ["--model", str(paths["tflite-float32"]), "--json", *map(str, files.values())]
+    )
     out, err = capsys.readouterr()
     assert status == 1
     assert "corrupt.png" in err and "missing.png" in err
@@ -103,33 +117,50 @@ def test_predict_command_reads_every_kind_and_reports_bad_files(exported, tmp_pa
     for row in rows.values():
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert row["predicted"] in CLASSES
-    p = {key: rows[str(path)]["probabilities"]["lesion"] for key, path in files.items() if str(path) in rows}
+    p = {
+        key: rows[str(path)]["probabilities"]["lesion"]
+        for key, path in files.items()
+        if str(path) in rows
+    }
     expected = float(model(to_float(data.images["test"][:1]), training=False).numpy()[0, 0])
     assert p["small_png"] == pytest.approx(expected, abs=1e-5)  # the same preprocessing as training
     assert p["rgba_png"] == pytest.approx(expected, abs=1e-5)
-    assert p["big16_png"] == pytest.approx(expected, abs=0.05)  # 40x downsampled: antialiased resize
-    assert p["mono1_dcm"] == pytest.approx(p["mono2_dcm"], abs=1e-5)  # MONOCHROME1 is inverted on reading
-    assert rows[f"{files['stack_npz']}[0]"]["probabilities"]["lesion"] == pytest.approx(expected, abs=1e-5)
+    assert p["big16_png"] == pytest.approx(
+        expected, abs=0.05
+    )  # 40x downsampled: antialiased resize
+    assert p["mono1_dcm"] == pytest.approx(
+        p["mono2_dcm"], abs=1e-5
+    )  # MONOCHROME1 is inverted on reading
+    assert rows[f"{files['stack_npz']}[0]"]["probabilities"]["lesion"] == pytest.approx(
+        expected, abs=1e-5
+    )
 
 
 def test_predict_table_gradcam_and_model_errors(exported, tmp_path, capsys):
     _, paths, data = exported
     files = _files(tmp_path, data)
     overlays = tmp_path / "overlays"
-    status = predict.main(["--model", str(paths["keras"]), "--gradcam", str(overlays), str(files["big16_png"])])
+    status = predict.main(
+        ["--model", str(paths["keras"]), "--gradcam", str(overlays), str(files["big16_png"])]
+    )
     out, err = capsys.readouterr()
     assert status == 0, err
     assert "P(lesion)" in out.splitlines()[0] and "big16.png" in out
     overlay = Image.open(overlays / "big16.png.gradcam.png")
     assert overlay.size == (1120, 1120) and overlay.mode == "RGB"
-    status = predict.main(["--model", str(paths["tflite-int8"]), "--gradcam", str(overlays), str(files["small_png"])])
+    status = predict.main(
+        ["--model", str(paths["tflite-int8"]), "--gradcam", str(overlays), str(files["small_png"])]
+    )
     out, err = capsys.readouterr()
     assert status == 1 and "needs the .keras model" in err and "small.png" in out
     assert predict.main(["--model", str(tmp_path / "nope.keras"), str(files["small_png"])]) == 2
     assert "nope.keras" in capsys.readouterr().err
     from helpers.__main__ import main as package_main
 
-    assert package_main(["predict", "--model", str(paths["tflite-dynamic"]), str(files["small_png"])]) == 0
+    assert (
+        package_main(["predict", "--model", str(paths["tflite-dynamic"]), str(files["small_png"])])
+        == 0
+    )
 
 
 def test_npz_errors_name_the_file(tmp_path):
@@ -153,12 +184,42 @@ def test_latency_tables_and_model_card(exported, phantom_data):
     speed = latency.speed_table(run, x, paths, repeats=3, batch=16)
     assert (speed["latency median (ms)"] > 0).all() and speed["size on disk (kB)"].notna().all()
     info = export.ModelInfo.load(paths["keras"])
-    metrics = metrics_with_ci(data.labels["test"], model.predict(x, verbose=0)[:, 0], 0.5, n_boot=50)
-    dataset = {"flag": "phantoms", "license": "CC0", "source": "helpers.synthetic", "class_names": CLASSES,
-               "n_samples": {split: len(v) for split, v in phantom_data.labels.items()}, "citation": "none"}
-    card = modelcard.model_card(name="test", info=info, dataset=dataset, metrics=metrics,
-                                positive_class="lesion", parity=parity, speed=speed,
-                                limitations=["phantoms only"])
+    metrics = metrics_with_ci(
+        data.labels["test"], model.predict(x, verbose=0)[:, 0], 0.5, n_boot=50
+    )
+    dataset = {
+        "flag": "phantoms",
+        "license": "CC0",
+        "source": "helpers.data.phantoms",
+        "class_names": CLASSES,
+        "n_samples": {split: len(v) for split, v in phantom_data.labels.items()},
+        "citation": "none",
+    }
+    card = modelcard.model_card(
+        name="test",
+        info=info,
+        dataset=dataset,
+        metrics=metrics,
+        positive_class="lesion",
+        parity=parity,
+        speed=speed,
+        limitations=["phantoms only"],
+    )
     assert "Not for clinical use" in card and "ROC-AUC" in card and "phantoms only" in card
     assert f"{metrics.set_index('metric').loc['roc_auc', 'estimate']:.3f}" in card
+    assert "28 × 28 pixel" in card and "Youden" not in card and "gray image" in card
+    rgb = dataclasses.replace(info, input_shape=[64, 64, 3])
+    told = modelcard.model_card(
+        name="test",
+        info=rgb,
+        dataset=dataset,
+        metrics=metrics,
+        positive_class="lesion",
+        threshold_rule="the test rule",
+        speed_setting="1 thread",
+    )
+    assert (
+        "chosen by the test rule" in told and "64 × 64 pixel" in told and "3-channel image" in told
+    )
+    assert "28 × 28" not in told and "## Speed" not in told
     assert isinstance(latency.latency_ms(lambda v: v, x[:1], warmup=1, repeats=2)["p90_ms"], float)

@@ -8,11 +8,18 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from helpers import calibration, evaluation
-from helpers.metrics import classification_metrics, threshold_at_sensitivity, youden_threshold
+from helpers.evaluate import calibration
+from helpers.evaluate import uncertainty as evaluation
+from helpers.evaluate.metrics import (
+    classification_metrics,
+    threshold_at_sensitivity,
+    youden_threshold,
+)
 
 
-def _binormal(n_pos: int, n_neg: int, separation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _binormal(
+    n_pos: int, n_neg: int, separation: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores N(separation, 1) for positives, N(0, 1) for negatives: true AUC = Phi(d / sqrt 2)."""
     rng = np.random.default_rng(seed)
     y = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
@@ -51,7 +58,9 @@ def test_multiclass_metrics_equal_scikit_learn():
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p.argmax(1)))
     assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(1)))
     assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
-    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert m["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y, p, multi_class="ovr", average="macro")
+    )
     table = evaluation.metrics_with_ci(y, p, n_boot=50)
     assert set(table.metric) == set(m) and (table.low <= table.estimate + 1e-12).all()
 
@@ -70,9 +79,11 @@ def test_bootstrap_interval_covers_the_true_auc_about_95_percent_of_the_time():
     covered = []
     for draw in range(100):
         y, s = _binormal(60, 90, separation, seed=100 + draw)
-        row = evaluation.metrics_with_ci(y, s, 0.5, n_boot=200, seed=draw, metrics=("roc_auc",)).iloc[0]
+        row = evaluation.metrics_with_ci(
+            y, s, 0.5, n_boot=200, seed=draw, metrics=("roc_auc",)
+        ).iloc[0]
         covered.append(row.low <= true_auc <= row.high)
-    # 100 seeded draws: the coverage's sampling sd is ~0.022; percentile intervals run a little narrow.
+    # 100 seeded draws: the coverage's sampling sd is ~0.022; percentile intervals run narrow.
     assert 0.87 <= np.mean(covered) <= 0.99, np.mean(covered)
 
 
@@ -106,7 +117,9 @@ def test_delong_p_value_is_uniform_under_the_null():
         y, a = _binormal(40, 60, 1.0, seed=1000 + draw)
         rng = np.random.default_rng(draw)
         shared = rng.normal(size=len(y))
-        p_values.append(evaluation.delong_test(y, a + shared, a + rng.permutation(shared))["p_value"])
+        p_values.append(
+            evaluation.delong_test(y, a + shared, a + rng.permutation(shared))["p_value"]
+        )
     assert 0.01 <= np.mean(np.array(p_values) < 0.05) <= 0.10
 
 
@@ -115,7 +128,9 @@ def test_roc_and_pr_bands_contain_the_curves():
     roc = evaluation.roc_with_band(y, s, n_boot=100)
     pr = evaluation.pr_with_band(y, s, n_boot=100)
     for table, value in ((roc, "tpr"), (pr, "precision")):
-        assert ((table.low <= table[value] + 1e-9) & (table[value] <= table.high + 1e-9)).mean() > 0.95
+        assert (
+            (table.low <= table[value] + 1e-9) & (table[value] <= table.high + 1e-9)
+        ).mean() > 0.95
     assert roc.tpr.iloc[0] >= 0 and roc.tpr.iloc[-1] == 1.0
     # The curves summarise to (about) their areas, and precision falls as recall rises.
     assert np.trapezoid(roc.tpr, roc.fpr) == pytest.approx(skm.roc_auc_score(y, s), abs=0.01)
@@ -144,7 +159,9 @@ def test_calibration_ece_brier_and_temperature():
     k_true = np.exp(k_logits) / np.exp(k_logits).sum(1, keepdims=True)
     k_y = np.array([rng.choice(3, p=p) for p in k_true])
     sharp = calibration.apply_temperature(k_true, 0.5)
-    assert calibration.fit_temperature(k_y, sharp) == pytest.approx(2.0, rel=0.1)  # undoes the sharpening
+    assert calibration.fit_temperature(k_y, sharp) == pytest.approx(
+        2.0, rel=0.1
+    )  # undoes the sharpening
     assert calibration.brier_score(k_y, k_true) < calibration.brier_score(k_y, sharp)
 
 
@@ -154,20 +171,34 @@ def test_operating_points_never_see_test_labels():
     points = evaluation.operating_points(y_val, s_val, 0.9)
     assert points["Youden J (val)"] == youden_threshold(y_val, s_val)
     table = evaluation.evaluate_operating_points(points, y_test, s_test, n_boot=50)
-    shuffled = evaluation.evaluate_operating_points(points, np.random.default_rng(0).permutation(y_test), s_test,
-                                                    n_boot=50)
+    shuffled = evaluation.evaluate_operating_points(
+        points, np.random.default_rng(0).permutation(y_test), s_test, n_boot=50
+    )
     assert np.array_equal(table.threshold, shuffled.threshold)  # thresholds fixed by validation
-    assert not np.allclose(table.sensitivity, shuffled.sensitivity)  # test metrics do use test labels
-    assert (table.threshold != evaluation.evaluate_operating_points(
-        evaluation.operating_points(y_test, s_test, 0.9), y_test, s_test, n_boot=50).threshold).any()
+    assert not np.allclose(
+        table.sensitivity, shuffled.sensitivity
+    )  # test metrics do use test labels
+    assert (
+        table.threshold
+        != evaluation.evaluate_operating_points(
+            evaluation.operating_points(y_test, s_test, 0.9), y_test, s_test, n_boot=50
+        ).threshold
+    ).any()
 
 
 def test_cross_validation_folds_are_disjoint_and_stratified(phantom_data):
-    from helpers.crossval import cross_validate
-    from helpers.training import TrainConfig
+    from helpers.train.config import TrainConfig
+    from helpers.train.crossval import cross_validate
 
-    config = TrainConfig(model="compact_cnn", dataset="phantoms", epochs=2, batch_size=32, augment=0.0,
-                         model_options={"width": 4}, patience=None)
+    config = TrainConfig(
+        model="compact_cnn",
+        dataset="phantoms",
+        epochs=2,
+        batch_size=32,
+        augment=0.0,
+        model_options={"width": 4},
+        patience=None,
+    )
     table = cross_validate(config, phantom_data, k=3, seed=0)
     pool = len(phantom_data.labels["train"]) + len(phantom_data.labels["val"])
     assert table.n_held_out.sum() == pool and len(table) == 3

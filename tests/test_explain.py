@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from keras import layers
 
-from helpers import explain as ex
-from helpers import explain_eval as ee
+from helpers.explain import maps as ex
+from helpers.explain import scoring as ee
 
 SIDE = 32
 LAPLACIAN = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], np.float32).reshape(3, 3, 1, 1)
@@ -32,13 +32,32 @@ def _quadrant_model(sequential: bool = False) -> keras.Model:
     stack = [
         QuadrantOnly(name="quadrant_only"),
         # A Laplacian: responds to texture, which LIME's "segment off" (its mean) removes.
-        layers.Conv2D(1, 3, padding="same", use_bias=False, activation="relu", name="conv1",
-                      kernel_initializer=keras.initializers.Constant(LAPLACIAN)),
-        layers.Conv2D(4, 3, padding="same", use_bias=False, activation="relu",
-                      kernel_initializer=keras.initializers.Constant(0.05), name="conv2"),
+        layers.Conv2D(
+            1,
+            3,
+            padding="same",
+            use_bias=False,
+            activation="relu",
+            name="conv1",
+            kernel_initializer=keras.initializers.Constant(LAPLACIAN),
+        ),
+        layers.Conv2D(
+            4,
+            3,
+            padding="same",
+            use_bias=False,
+            activation="relu",
+            kernel_initializer=keras.initializers.Constant(0.05),
+            name="conv2",
+        ),
         layers.GlobalAveragePooling2D(name="gap"),
-        layers.Dense(1, activation="sigmoid", kernel_initializer="ones",
-                     bias_initializer=keras.initializers.Constant(-0.5), name="output"),
+        layers.Dense(
+            1,
+            activation="sigmoid",
+            kernel_initializer="ones",
+            bias_initializer=keras.initializers.Constant(-0.5),
+            name="output",
+        ),
     ]
     if sequential:
         return keras.Sequential([keras.Input((SIDE, SIDE, 1)), *stack])
@@ -70,7 +89,9 @@ def test_every_method_puts_its_mass_in_the_quadrant_that_matters(quadrant_model)
     maps = {
         "grad_cam": ex.grad_cam(quadrant_model, image, 1),
         "integrated_gradients": ex.integrated_gradients(quadrant_model, image, 1),
-        "lime": ex.lime_map(quadrant_model, image, 1, num_samples=300, n_segments=16, compactness=1.0, seed=0),
+        "lime": ex.lime_map(
+            quadrant_model, image, 1, num_samples=300, n_segments=16, compactness=1.0, seed=0
+        ),
         "shap": ex.shap_map(quadrant_model, image, background, 1, nsamples=16, seed=0),
     }
     for name, heat in maps.items():
@@ -82,11 +103,17 @@ def test_every_method_puts_its_mass_in_the_quadrant_that_matters(quadrant_model)
 def test_explanations_are_deterministic_with_seeds(quadrant_model):
     image = _image(3)
     background = np.stack([_image(s) for s in range(10, 14)])
-    assert np.array_equal(ex.lime_map(quadrant_model, image, 1, num_samples=100, seed=5),
-                          ex.lime_map(quadrant_model, image, 1, num_samples=100, seed=5))
-    assert np.array_equal(ex.shap_map(quadrant_model, image, background, 1, nsamples=8, seed=5),
-                          ex.shap_map(quadrant_model, image, background, 1, nsamples=8, seed=5))
-    assert np.array_equal(ex.grad_cam(quadrant_model, image, 1), ex.grad_cam(quadrant_model, image, 1))
+    assert np.array_equal(
+        ex.lime_map(quadrant_model, image, 1, num_samples=100, seed=5),
+        ex.lime_map(quadrant_model, image, 1, num_samples=100, seed=5),
+    )
+    assert np.array_equal(
+        ex.shap_map(quadrant_model, image, background, 1, nsamples=8, seed=5),
+        ex.shap_map(quadrant_model, image, background, 1, nsamples=8, seed=5),
+    )
+    assert np.array_equal(
+        ex.grad_cam(quadrant_model, image, 1), ex.grad_cam(quadrant_model, image, 1)
+    )
 
 
 def test_explaining_does_not_change_the_model(quadrant_model):
@@ -111,10 +138,16 @@ def test_sequential_models_class_zero_and_errors():
     ig0 = ex.integrated_gradients(model, image, 0, steps=8)
     assert np.allclose(ig0, -ig1, atol=1e-6)
     # Integrated gradients are complete: they sum to logit(image) - logit(baseline).
-    logit = lambda x: float(model.layers[-1].kernel.numpy().sum() * 0 + np.log(  # noqa: E731
-        (p := model.predict(x[None, ..., None], verbose=0)[0, 0]) / (1 - p)))
+    logit = lambda x: float(
+        model.layers[-1].kernel.numpy().sum() * 0
+        + np.log(  # noqa: E731
+            (p := model.predict(x[None, ..., None], verbose=0)[0, 0]) / (1 - p)
+        )
+    )
     assert ig1.sum() == pytest.approx(logit(image) - logit(np.zeros_like(image)), rel=0.02)
-    dense_only = keras.Sequential([keras.Input((SIDE, SIDE, 1)), layers.Flatten(), layers.Dense(1, activation="sigmoid")])
+    dense_only = keras.Sequential(
+        [keras.Input((SIDE, SIDE, 1)), layers.Flatten(), layers.Dense(1, activation="sigmoid")]
+    )
     with pytest.raises(ValueError, match="spatial"):
         ex.grad_cam(dense_only, image)
     with pytest.raises(ValueError, match="classes 0 and 1"):
@@ -128,20 +161,31 @@ def test_rank_correlation_and_cascading_randomization(quadrant_model):
     assert ee.rank_correlation(a, a) == pytest.approx(1.0)
     assert ee.rank_correlation(a, -a, absolute=False) == pytest.approx(-1.0)
     assert np.isnan(ee.rank_correlation(a, np.zeros_like(a)))
-    from helpers.models import compact_cnn
+    from helpers.models.cnn import compact_cnn
 
     keras.utils.set_random_seed(1)
     model = compact_cnn((16, 16, 1), 1, width=2)
     model.set_weights([w + 0.5 for w in model.get_weights()])  # stands in for training
     original = [w.copy() for w in model.get_weights()]
     cascade = ee.cascading_randomization(model, seed=0)
-    assert [name for name, _ in cascade] == ["output", "stage3b_conv", "stage3a_conv", "stage2b_conv", "stage2a_conv",
-                                             "stage1b_conv", "stage1a_conv"]
+    assert [name for name, _ in cascade] == [
+        "output",
+        "stage3b_conv",
+        "stage3a_conv",
+        "stage2b_conv",
+        "stage2a_conv",
+        "stage1b_conv",
+        "stage1a_conv",
+    ]
     first, last = cascade[0][1], cascade[-1][1]
 
     def same(copy, layer):
-        return all(np.array_equal(a, b) for a, b in zip(copy.get_layer(layer).get_weights(),
-                                                        model.get_layer(layer).get_weights()))
+        return all(
+            np.array_equal(a, b)
+            for a, b in zip(
+                copy.get_layer(layer).get_weights(), model.get_layer(layer).get_weights()
+            )
+        )
 
     assert same(first, "stage1a_conv") and same(first, "stage3b_bn") and not same(first, "output")
     assert not same(cascade[1][1], "stage3b_bn")  # batch norm goes with its convolution
@@ -155,9 +199,9 @@ def test_deletion_and_insertion_reward_the_right_map(quadrant_model):
     image = np.zeros((SIDE, SIDE), np.float32)
     rng = np.random.default_rng(0)
     for r, c in rng.integers(1, SIDE // 2 - 1, size=(12, 2)):
-        image[r, c] = 1.0          # isolated bright dots in the quadrant that matters
+        image[r, c] = 1.0  # isolated bright dots in the quadrant that matters
     for r, c in rng.integers(SIDE // 2 + 1, SIDE - 1, size=(12, 2)):
-        image[r, c] = 1.0          # and outside it
+        image[r, c] = 1.0  # and outside it
     right = image * 0
     right[: SIDE // 2, : SIDE // 2] = image[: SIDE // 2, : SIDE // 2] + 0.1
     wrong = image - right
@@ -165,7 +209,9 @@ def test_deletion_and_insertion_reward_the_right_map(quadrant_model):
     bad = ee.deletion_insertion(quadrant_model, image, wrong, 1, steps=8)
     assert good["deletion_auc"] < bad["deletion_auc"]
     assert good["insertion_auc"] > bad["insertion_auc"]
-    assert good["deletion"][0] == pytest.approx(good["insertion"][-1], abs=1e-6)  # both are the intact image
+    assert good["deletion"][0] == pytest.approx(
+        good["insertion"][-1], abs=1e-6
+    )  # both are the intact image
 
 
 def test_localisation_scores():
@@ -173,10 +219,12 @@ def test_localisation_scores():
     mask[30:34, 30:34] = True
     on, near, far = (np.zeros((64, 64)) for _ in range(3))
     on[31, 31] = 1
-    near[36, 31] = 1       # 2 px outside the mask: within the scaled tolerance of 4 px
+    near[36, 31] = 1  # 2 px outside the mask: within the scaled tolerance of 4 px
     far[5, 5] = 1
     assert ee.pointing_tolerance(224) == 15 and ee.pointing_tolerance(64) == 4
-    assert ee.pointing_hit(on, mask) and ee.pointing_hit(near, mask) and not ee.pointing_hit(far, mask)
+    assert (
+        ee.pointing_hit(on, mask) and ee.pointing_hit(near, mask) and not ee.pointing_hit(far, mask)
+    )
     assert not ee.pointing_hit(near, mask, tolerance=0)
     assert ee.energy_inside(on, mask) == 1.0 and ee.energy_inside(far, mask) == 0.0
     assert np.isnan(ee.energy_inside(-on, mask))
@@ -190,7 +238,7 @@ def test_localisation_scores():
 
 
 def test_phantom_classifier_trains_and_caches(tmp_path, monkeypatch):
-    from helpers.phantom_classifier import load_or_train_phantom_classifier
+    from helpers.explain.phantom_classifier import load_or_train_phantom_classifier
 
     monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
     params = {"n_train": 64, "n_val": 32, "n_test": 16, "size": 32, "width": 4, "epochs": 1}
@@ -198,5 +246,7 @@ def test_phantom_classifier_trains_and_caches(tmp_path, monkeypatch):
     assert not cached and model.output_shape == (None, 1) and 0 <= meta["val_auc"] <= 1
     again, _, cached = load_or_train_phantom_classifier(params, verbose=False)
     assert cached
-    shuffled, meta_s, _ = load_or_train_phantom_classifier({**params, "shuffle_labels": True}, verbose=False)
+    shuffled, meta_s, _ = load_or_train_phantom_classifier(
+        {**params, "shuffle_labels": True}, verbose=False
+    )
     assert meta_s["params"]["shuffle_labels"] is True

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.imagefiles import (
+from conftest import write_dicom
+from helpers.data.imagefiles import (
     ImageFileError,
     apply_window,
     load_image_folder,
     read_dicom,
     read_image,
 )
-
-from conftest import write_dicom
 
 
 def _png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
@@ -73,7 +72,9 @@ def test_large_16bit_png(tmp_path):
 def test_rgba_alpha_is_dropped_or_composited_with_a_note(tmp_path):
     rgba = np.full((4, 4, 4), 255, np.uint8)
     opaque, notes = read_image(_png(tmp_path / "opaque.png", rgba))
-    assert np.allclose(opaque, 1.0) and any("alpha channel (fully opaque) dropped" in n for n in notes)
+    assert np.allclose(opaque, 1.0) and any(
+        "alpha channel (fully opaque) dropped" in n for n in notes
+    )
     rgba[..., 3] = 0
     clear, notes = read_image(_png(tmp_path / "clear.png", rgba))
     assert np.allclose(clear, 0.0) and any("not fully opaque" in n for n in notes)
@@ -90,11 +91,15 @@ def test_corrupt_png_names_file(tmp_path):
 def test_non_image_file_in_class_folder(tmp_path):
     root = _class_tree(tmp_path / "tree")
     (root / "normal" / "notes.txt").write_text("radiologist's notes")
-    with pytest.raises(ImageFileError, match=r"notes\.txt: not an image file \(extension '\.txt'\)"):
+    with pytest.raises(
+        ImageFileError, match=r"notes\.txt: not an image file \(extension '\.txt'\)"
+    ):
         load_image_folder(root, size=(8, 8))
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable file"):
         dataset = load_image_folder(root, size=(8, 8), on_error="skip")
-    assert [(p.name, "not an image file" in why) for p, why in dataset.report.skipped] == [("notes.txt", True)]
+    assert [(p.name, "not an image file" in why) for p, why in dataset.report.skipped] == [
+        ("notes.txt", True)
+    ]
     assert len(dataset.images) == 6 and "notes.txt" in str(dataset.report)
 
 
@@ -113,7 +118,10 @@ def test_empty_class_folder(tmp_path):
 
 def test_single_class_folder(tmp_path):
     _png(tmp_path / "only" / "normal" / "a.png", np.zeros((4, 4), np.uint8))
-    with pytest.raises(ImageFileError, match=r"only: found 1 class folder\(s\) \('normal'\); a classifier needs at least 2"):
+    with pytest.raises(
+        ImageFileError,
+        match=r"only: found 1 class folder\(s\) \('normal'\); a classifier needs at least 2",
+    ):
         load_image_folder(tmp_path / "only")
 
 
@@ -126,10 +134,12 @@ def test_folder_labels_follow_sorted_class_names(tmp_path):
 
 # ---- DICOM ---------------------------------------------------------------------
 
+
 def test_dicom_rescale_slope_intercept_give_modality_units(tmp_path):
     raw = np.array([[0, 1000], [2000, 3000]], dtype=np.uint16)
-    dicom = read_dicom(write_dicom(tmp_path / "ct.dcm", raw, slope=1.0, intercept=-1024.0,
-                                   window=(40.0, 400.0)))
+    dicom = read_dicom(
+        write_dicom(tmp_path / "ct.dcm", raw, slope=1.0, intercept=-1024.0, window=(40.0, 400.0))
+    )
     np.testing.assert_allclose(dicom.pixels, raw - 1024.0)
     assert dicom.window == (40.0, 400.0)
     np.testing.assert_allclose(dicom.display(), apply_window(raw - 1024.0, 40.0, 400.0))

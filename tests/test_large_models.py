@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import transfer, vit
+from helpers.models import backbones, vit
+from helpers.train import transfer
 
 
 def test_vit_builds_trains_and_reloads(tmp_path):
@@ -26,50 +27,64 @@ def test_vit_builds_trains_and_reloads(tmp_path):
     again = keras.models.load_model(tmp_path / "vit.keras", safe_mode=True)
     assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     # a fresh process that only imports the training module (as a cached grid run does) loads it too
-    code = f"import keras, helpers.training; keras.models.load_model({str(tmp_path / 'vit.keras')!r})"
+    path = str(tmp_path / "vit.keras")
+    code = f"import keras, helpers.train.cache; keras.models.load_model({path!r})"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     maps = vit.attention_maps(model, x[:3])
     assert maps.shape == (3, 16, 16)
-    assert np.allclose(maps.sum(axis=(1, 2)), 16.0, atol=1e-4)  # 16 pixels per patch, attention sums to 1
+    assert np.allclose(
+        maps.sum(axis=(1, 2)), 16.0, atol=1e-4
+    )  # 16 pixels per patch, attention sums to 1
     with pytest.raises(ValueError, match="divisible"):
         vit.vit((30, 30, 1), patch=4)
 
 
 def test_backbone_weight_paths(tmp_path, monkeypatch):
     shape = (32, 32, 3)
-    random_model, status = transfer.backbone("MobileNetV3Small", shape, weights=None)
+    random_model, status = backbones.backbone("MobileNetV3Small", shape, weights=None)
     assert "random" in status
     path = tmp_path / "backbone.weights.h5"
     random_model.save_weights(path)
-    loaded, status = transfer.backbone("MobileNetV3Small", shape, weights=path)
+    loaded, status = backbones.backbone("MobileNetV3Small", shape, weights=path)
     assert status == "weights from backbone.weights.h5"
-    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), random_model.get_weights()))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(loaded.get_weights(), random_model.get_weights())
+    )
     with pytest.raises(FileNotFoundError, match="nothing.weights.h5"):
-        transfer.backbone("MobileNetV3Small", shape, weights=tmp_path / "nothing.weights.h5")
+        backbones.backbone("MobileNetV3Small", shape, weights=tmp_path / "nothing.weights.h5")
     with pytest.raises(ValueError, match="do not fit"):
-        transfer.backbone("EfficientNetB0", shape, weights=path)  # MobileNet weights, another network
+        backbones.backbone(
+            "EfficientNetB0", shape, weights=path
+        )  # MobileNet weights, another network
     original = keras.applications.MobileNetV3Small
 
     def offline(*args, weights=None, **kwargs):
         if weights == "imagenet":
-            raise urllib.error.URLError("no network for https://example.org/weights/v3_small.h5: refused")
+            raise urllib.error.URLError(
+                "no network for https://example.org/weights/v3_small.h5: refused"
+            )
         return original(*args, weights=weights, **kwargs)
 
     monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
-    model, status = transfer.backbone("MobileNetV3Small", shape, weights="imagenet")
-    assert status.startswith("random initialisation: ImageNet weights unavailable") and "no network" in status
-    assert "example.org: refused" in status and "/weights" not in status  # the cause, not the whole URL
-    classifier = transfer.transfer_classifier(model, 1, trainable=False, bn_momentum=0.9)
+    model, status = backbones.backbone("MobileNetV3Small", shape, weights="imagenet")
+    assert (
+        status.startswith("random initialisation: ImageNet weights unavailable")
+        and "no network" in status
+    )
+    assert (
+        "example.org: refused" in status and "/weights" not in status
+    )  # the cause, not the whole URL
+    classifier = backbones.transfer_classifier(model, 1, trainable=False, bn_momentum=0.9)
     assert classifier.output_shape == (None, 1)
     assert not classifier.get_layer(model.name).trainable
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.momentum == 0.9 for layer in norms)
     with pytest.raises(ValueError, match="no model"):
-        transfer.backbone("NoSuchNet", shape)
+        backbones.backbone("NoSuchNet", shape)
 
 
 def test_frechet_distance_known_values():
-    from helpers.generative import frechet_distance
+    from helpers.evaluate.generative import frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 3))
@@ -81,10 +96,13 @@ def test_frechet_distance_known_values():
 
 
 def test_vae_learns_and_samples_reproducibly(phantom_data):
-    from helpers.generative import feature_model, sample, train_vae
+    from helpers.evaluate.generative import feature_model
+    from helpers.models.vae import sample, train_vae
 
     images = phantom_data.images["train"][:96].astype(np.float32) / 255.0
-    encoder, decoder, history = train_vae(images, latent=4, epochs=4, batch_size=32, width=8, seed=1)
+    encoder, decoder, history = train_vae(
+        images, latent=4, epochs=4, batch_size=32, width=8, seed=1
+    )
     assert history["loss"][-1] < history["loss"][0]
     first, again = sample(decoder, 5, seed=3), sample(decoder, 5, seed=3)
     assert first.shape == (5, 28, 28, 1) and np.array_equal(first, again)
@@ -92,36 +110,50 @@ def test_vae_learns_and_samples_reproducibly(phantom_data):
     _, decoder2, _ = train_vae(images, latent=4, epochs=1, batch_size=32, width=8, seed=1)
     _, decoder3, _ = train_vae(images, latent=4, epochs=1, batch_size=32, width=8, seed=1)
     assert np.array_equal(sample(decoder2, 3), sample(decoder3, 3))  # training is seeded
-    from helpers.models import compact_cnn
+    from helpers.models.cnn import compact_cnn
 
     features = feature_model(compact_cnn((28, 28, 1), 1, width=4))
     assert features.output_shape == (None, 16)
     with pytest.raises(ValueError, match="multiple of 4"):
-        from helpers.generative import vae_models
+        from helpers.models.vae import vae_models
 
         vae_models(size=30)
 
 
 def test_model_flops_counts_conv_dense_and_attention():
-    from helpers.cnn_math import model_flops, seed_cnn_table
-    from helpers.models import seed_cnn
+    from helpers.models.cnn import seed_cnn
+    from helpers.models.cnn_math import model_flops, seed_cnn_table
 
-    assert model_flops(seed_cnn((28, 28, 1), 1)) == sum(r["flops"] for r in seed_cnn_table((28, 28, 1), 1))
-    depthwise = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3, padding="same")])
+    assert model_flops(seed_cnn((28, 28, 1), 1)) == sum(
+        r["flops"] for r in seed_cnn_table((28, 28, 1), 1)
+    )
+    depthwise = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.DepthwiseConv2D(3, padding="same")]
+    )
     assert model_flops(depthwise) == 2 * 8 * 8 * 9 * 3
-    small, large = vit.vit((16, 16, 1), patch=4, dim=16, depth=1), vit.vit((16, 16, 1), patch=4, dim=16, depth=2)
+    small, large = (
+        vit.vit((16, 16, 1), patch=4, dim=16, depth=1),
+        vit.vit((16, 16, 1), patch=4, dim=16, depth=2),
+    )
     per_block = model_flops(large) - model_flops(small)
     # one block: q,k,v,out projections 4*2*16*16*16, attention 2*2*16*16*16, MLP 2*(2*16*16*32)
     assert per_block == 4 * 2 * 16 * 16 * 16 + 2 * 2 * 16 * 16 * 16 + 2 * (2 * 16 * 16 * 32)
 
 
 def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeypatch):
-    from helpers import scaling
-    from helpers.training import TrainConfig
+    from helpers.train import scaling
+    from helpers.train.config import TrainConfig
 
     monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
-    base = TrainConfig(model="compact_cnn", dataset="phantoms", epochs=1, batch_size=32, augment=0.0, patience=None,
-                       model_options={"width": 4})
+    base = TrainConfig(
+        model="compact_cnn",
+        dataset="phantoms",
+        epochs=1,
+        batch_size=32,
+        augment=0.0,
+        patience=None,
+        model_options={"width": 4},
+    )
     variants = [{"model_options": {"width": 2}}, {"model_options": {"width": 4}}]
     table = scaling.scaling_grid(base, phantom_data, variants=variants, seeds=(0, 1))
     assert len(table) == 4 and (table.params.diff().iloc[2] > 0)
@@ -130,9 +162,16 @@ def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeyp
     assert again.test_auc.iloc[0] == table.test_auc.iloc[0]  # loaded from the cache
     summary = scaling.summarize(table, "width")
     assert summary.seeds.tolist() == [2, 2] and (summary.test_auc_sd >= 0).all()
-    fractions = scaling.scaling_grid(base, phantom_data, variants=[{"train_fraction": 0.25}], min_steps=20)
-    assert fractions.epochs.iloc[0] == 10  # 40 images = 2 steps per epoch: 10 epochs give the 20 steps asked for
-    assert scaling.epochs_for_steps(4708, 64, 300, 5) == 5 and scaling.epochs_for_steps(47, 64, 300, 5) == 300
+    fractions = scaling.scaling_grid(
+        base, phantom_data, variants=[{"train_fraction": 0.25}], min_steps=20
+    )
+    assert (
+        fractions.epochs.iloc[0] == 10
+    )  # 40 images = 2 steps per epoch: 10 epochs give the 20 steps asked for
+    assert (
+        scaling.epochs_for_steps(4708, 64, 300, 5) == 5
+        and scaling.epochs_for_steps(47, 64, 300, 5) == 300
+    )
     assert scaling.loglog_slope([1, 10, 100], [0.1, 0.01, 0.001]) == pytest.approx(-1.0)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers.metrics import binary_summary, youden_threshold
+from helpers.evaluate.metrics import binary_summary, youden_threshold
 
 
 def test_youden_threshold_separates_a_separable_set():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import config
+from helpers import paths, runtime
 from helpers.plots import image_grid, markdown_table, save_figure, save_table, use_style
 
 
@@ -32,8 +32,8 @@ def test_same_figure_same_bytes(root):
 
 
 def test_tables_are_written_as_csv_and_markdown(root):
-    paths = save_table([{"split": "train", "n": 3, "auc": 0.91234}], "99_table")
-    assert paths == ["figures/99_table.csv", "figures/99_table.md"]
+    written = save_table([{"split": "train", "n": 3, "auc": 0.91234}], "99_table")
+    assert written == ["figures/99_table.csv", "figures/99_table.md"]
     assert (root / "figures/99_table.csv").read_text() == "split,n,auc\ntrain,3,0.91234\n"
     assert "| train | 3 | 0.9123 |" in (root / "figures/99_table.md").read_text()
     assert markdown_table([{"a": "x|y"}]).splitlines()[2] == "| x\\|y |"
@@ -45,28 +45,30 @@ def test_bad_names_are_refused(root):
 
 
 def test_paths_follow_the_root_override(root):
-    assert config.repo_root() == root
-    assert config.figures_dir() == root / "figures"
-    assert config.model_cache_dir() == root / ".cache" / "models"
-    assert config.relative_to_root(root / "figures" / "x.png") == "figures/x.png"
-    assert config.relative_to_root("/elsewhere/data.npz") == "data.npz"
+    assert paths.repo_root() == root
+    assert paths.figures_dir() == root / "figures"
+    assert paths.model_cache_dir() == root / ".cache" / "models"
+    assert paths.relative_to_root(root / "figures" / "x.png") == "figures/x.png"
+    assert paths.relative_to_root("/elsewhere/data.npz") == "data.npz"
 
 
 def test_set_seed_repeats_numpy_and_tensorflow():
     import tensorflow as tf
 
-    config.set_seed(5)
+    runtime.set_seed(5)
     a = (np.random.rand(3), tf.random.uniform((3,)).numpy())
-    config.set_seed(5)
+    runtime.set_seed(5)
     b = (np.random.rand(3), tf.random.uniform((3,)).numpy())
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_environment_report_has_what_00_index_prints():
-    from helpers.environment import environment_report
+    from helpers.runtime import environment_report
 
     report = environment_report()
-    assert {"python", "platform", "cpu", "cores", "memory_total_gb", "gpus", "packages"} <= set(report)
+    assert {"python", "platform", "cpu", "cores", "memory_total_gb", "gpus", "packages"} <= set(
+        report
+    )
     assert report["packages"]["numpy"] == np.__version__
     assert report["memory_total_gb"] > 0

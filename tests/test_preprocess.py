@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.preprocess import augmentation, make_dataset, resize, standardize, to_float
+from helpers.data.preprocess import augmentation, make_dataset, resize, standardize, to_float
 
 
 def test_to_float_adds_channel_and_scales():
@@ -60,7 +60,7 @@ def test_augmentation_changes_images_only_in_training():
     assert not np.allclose(np.asarray(aug(x, training=True)), x)
     names = [layer.__class__.__name__ for layer in aug.layers]
     assert "RandomFlip" not in names  # no flips for chest X-rays by default
-    assert "RandomFlip" in [l.__class__.__name__ for l in augmentation(flip=True).layers]
+    assert "RandomFlip" in [layer.__class__.__name__ for layer in augmentation(flip=True).layers]
 
 
 def test_augmentation_strength_scales_every_magnitude():

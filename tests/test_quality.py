@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.datasets import MedMNIST, medmnist_info
-from helpers.quality import leakage_report, leakage_summary, near_duplicates
+from helpers.data.leakage import leakage_report, leakage_summary, near_duplicates
+from helpers.data.medmnist import MedMNIST, medmnist_info
 
 
 def _images(n: int, seed: int) -> np.ndarray:
@@ -35,8 +35,14 @@ def test_leakage_report_across_splits_with_labels():
     labels = {s: np.zeros(info.n_samples[s], np.int64) for s in images}
     images["test"][5] = images["train"][9]
     labels["test"][5] = 1  # same image, other label: a conflict
-    ds = MedMNIST(info=info, path=None, checksum_ok=True, images=images, labels=labels)
+    ds = MedMNIST(
+        info=info, path=None, checksum_ok=True, md5="generated", images=images, labels=labels
+    )
     report = leakage_report(ds)
-    assert report[["split_a", "index_a", "split_b", "index_b"]].values.tolist() == [["train", 9, "test", 5]]
+    assert report[["split_a", "index_a", "split_b", "index_b"]].values.tolist() == [
+        ["train", 9, "test", 5]
+    ]
     summary = leakage_summary(report)
-    assert summary.to_dict("records") == [{"splits": "train-test", "pairs": 1, "exact": 1, "label_conflicts": 1}]
+    assert summary.to_dict("records") == [
+        {"splits": "train-test", "pairs": 1, "exact": 1, "label_conflicts": 1}
+    ]

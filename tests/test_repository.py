@@ -26,7 +26,11 @@ def test_environment_yml_pins_equal_the_lock():
     env = _pins((ROOT / "environment.yml").read_text().splitlines())
     lock = _pins((ROOT / "requirements/lock-linux-py311.txt").read_text().splitlines())
     assert env, "environment.yml pins nothing"
-    mismatched = {name: (version, lock.get(name)) for name, version in env.items() if lock.get(name) != version}
+    mismatched = {
+        name: (version, lock.get(name))
+        for name, version in env.items()
+        if lock.get(name) != version
+    }
     assert not mismatched, f"environment.yml and the lock disagree: {mismatched}"
 
 
@@ -43,22 +47,28 @@ def test_notebook_skeleton(path):
     first = "".join(cells[0]["source"])
     assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), "start with a title"
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1 and tagged[0]["cell_type"] == "code", "exactly one 'parameters' code cell"
+    assert len(tagged) == 1 and tagged[0]["cell_type"] == "code", (
+        "exactly one 'parameters' code cell"
+    )
     last = "".join(cells[-1]["source"])
     assert cells[-1]["cell_type"] == "markdown" and "Summary" in "".join(
-        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"), "end with a summary"
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+    ), "end with a summary"
     assert "Exercise" in last or "exercise" in last.lower(), "the last cell holds exercises"
     for cell in cells:
         source = "".join(cell["source"])
         if cell["cell_type"] == "code":
-            assert not re.search(r"sys\.path\.(insert|append)", source), "import the installed helpers"
+            assert not re.search(r"sys\.path\.(insert|append)", source), (
+                "import the installed helpers"
+            )
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", f"stored error output in {path.name}"
             if "image/png" in out.get("data", {}):
                 continue
             text = json.dumps(out)
-            assert not re.search(r"/(work|root|tmp|home|Users)/[A-Za-z0-9_.-]+/", text), \
+            assert not re.search(r"/(work|root|tmp|home|Users)/[A-Za-z0-9_.-]+/", text), (
                 f"{path.name}: an output shows a machine path"
+            )
 
 
 def test_notebooks_are_committed_executed():
@@ -81,3 +91,44 @@ def test_readme_names_the_two_commands_and_the_data_setting():
         assert needle in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def _texts() -> dict[str, str]:
+    texts = {}
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts[path.name] = "\n".join("".join(c["source"]) for c in cells)
+    for path in [ROOT / "README.md", *sorted((ROOT / "helpers").rglob("*.py"))]:
+        texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    return texts
+
+
+def _resolves(reference: str) -> bool:
+    import importlib
+
+    parts = reference.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_helpers_reference_in_prose_and_docstrings_resolves():
+    """After a move, `helpers.x.y` in a notebook, the README or a docstring must still exist."""
+    stale = sorted(
+        {
+            f"{where}: {ref}"
+            for where, text in _texts().items()
+            for ref in re.findall(r"\bhelpers(?:\.\w+)+", text)
+            if not _resolves(ref)
+        }
+    )
+    assert not stale, "references to names that do not exist:\n" + "\n".join(stale)

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import detection as det
-from helpers.imagefiles import ImageFileError, load_mask_pairs, load_series_folder
-from helpers.metrics import bootstrap_ci, dice_score, hausdorff95, iou_score
+from helpers.data.imagefiles import ImageFileError, load_mask_pairs, load_series_folder
+from helpers.evaluate.segmentation import dice_score, hausdorff95, iou_score
+from helpers.evaluate.uncertainty import bootstrap_ci
+from helpers.lesions import detection as det
 
 
 def _square(size=20, y=5, x=5, side=6):
     m = np.zeros((size, size), bool)
-    m[y:y + side, x:x + side] = True
+    m[y : y + side, x : x + side] = True
     return m
 
 
@@ -49,23 +50,28 @@ def test_boxes_from_probability_and_matching():
     assert boxes.tolist() == [[2, 3, 6, 9], [20, 20, 25, 24]] and scores.tolist() == [0.9, 0.6]
     truth = np.array([[2, 3, 6, 9], [10, 10, 14, 14]])
     assert det.match_boxes(boxes, scores, truth).tolist() == [True, False]
-    assert det.box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3]]))[0, 0] == pytest.approx(1 / 7)
+    assert det.box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3]]))[0, 0] == pytest.approx(
+        1 / 7
+    )
 
 
 def test_froc_counts_false_positives_per_image():
     truths = [np.array([[0, 0, 4, 4]]), np.array([[10, 10, 14, 14]])]
     predictions = [
         (np.array([[0, 0, 4, 4], [20, 20, 24, 24]]), np.array([0.9, 0.3])),  # hit + FP
-        (np.array([[30, 30, 34, 34]]), np.array([0.8])),                     # FP, lesion missed
+        (np.array([[30, 30, 34, 34]]), np.array([0.8])),  # FP, lesion missed
     ]
     fp, sens, thresholds = det.froc_curve(predictions, truths)
     assert thresholds.tolist() == [0.9, 0.8, 0.3]
     assert sens.tolist() == [0.5, 0.5, 0.5] and fp.tolist() == [0.0, 0.5, 1.0]
-    assert det.sensitivity_at_fp(fp, sens, 1.0) == 0.5 and det.sensitivity_at_fp(fp, sens, -1) == 0.0
+    assert (
+        det.sensitivity_at_fp(fp, sens, 1.0) == 0.5 and det.sensitivity_at_fp(fp, sens, -1) == 0.0
+    )
 
 
 def test_unet_and_progression_shapes():
-    from helpers.models import progression_model, unet
+    from helpers.models.cnn_gru import progression_model
+    from helpers.models.unet import unet
 
     assert unet((32, 32, 1), depth=2, width=4).output_shape == (None, 32, 32, 1)
     with pytest.raises(ValueError, match="not divisible"):
@@ -76,7 +82,7 @@ def test_unet_and_progression_shapes():
 
 
 def test_dice_bce_loss_is_small_for_a_perfect_mask():
-    from helpers.losses import dice_bce_loss
+    from helpers.models.losses import dice_bce_loss
 
     truth = _square()[None, ..., None].astype("float32")
     perfect = np.clip(truth, 1e-4, 1 - 1e-4)
@@ -95,7 +101,11 @@ def test_mask_pairs_loader(tmp_path):
         _save(tmp_path / "images" / f"case{k}.png", np.full((40, 40), 60 * k, np.uint8))
         _save(tmp_path / "masks" / f"case{k}.png", (_square(40, 10, 10, 12) * 255).astype(np.uint8))
     x, y, stems = load_mask_pairs(tmp_path / "images", tmp_path / "masks", size=(20, 20))
-    assert x.shape == (3, 20, 20, 1) and y.shape == (3, 20, 20) and stems == ["case0", "case1", "case2"]
+    assert (
+        x.shape == (3, 20, 20, 1)
+        and y.shape == (3, 20, 20)
+        and stems == ["case0", "case1", "case2"]
+    )
     assert 30 <= y[0].sum() <= 42  # the 12x12 square at half size
     (tmp_path / "masks" / "case2.png").unlink()
     with pytest.raises(ImageFileError, match=r"masks: no mask for image\(s\) case2\.png"):
@@ -106,7 +116,9 @@ def test_series_loader_orders_visits_naturally(tmp_path):
     for visit in (1, 2, 10):
         _save(tmp_path / "patientA" / f"visit{visit}.png", np.full((8, 8), visit * 20, np.uint8))
     _save(tmp_path / "patientB" / "visit1.png", np.zeros((8, 8), np.uint8))
-    with pytest.raises(ImageFileError, match=r"patientB: 1 visit image\(s\); a series needs at least 2"):
+    with pytest.raises(
+        ImageFileError, match=r"patientB: 1 visit image\(s\); a series needs at least 2"
+    ):
         load_series_folder(tmp_path)
     _save(tmp_path / "patientB" / "visit2.png", np.zeros((8, 8), np.uint8))
     names, series = load_series_folder(tmp_path, size=(8, 8))
@@ -115,8 +127,8 @@ def test_series_loader_orders_visits_naturally(tmp_path):
 
 
 def test_progression_baselines_and_tolerance():
-    from helpers.progression import baselines, fit_tolerance, trend_from_change
-    from helpers.synthetic import make_visit_series
+    from helpers.data.phantoms import make_visit_series
+    from helpers.lesions.progression import baselines, fit_tolerance, trend_from_change
 
     series = make_visit_series(30, n_visits=5, size=32, seed=3, jitter=0.0)
     out = baselines(series)
@@ -130,36 +142,54 @@ def test_progression_baselines_and_tolerance():
     assert trend_from_change(np.array([-0.5, 0.0, 0.5]), 0.1).tolist() == [0, 1, 2]
 
 
-def test_ovr_auc_accepts_unnormalised_scores():
-    from helpers.metrics import ovr_auc
+def test_multiclass_auc_accepts_unnormalised_scores():
+    from helpers.evaluate.metrics import auc_score
 
     y = np.array([0, 1, 2, 0, 1, 2])
     scores = np.eye(3)[y] * 5.0  # perfect, and not probabilities
-    assert ovr_auc(y, scores) == 1.0
+    assert auc_score(y, scores, "multi-class") == 1.0
 
 
 def test_froc_by_map_threshold_finds_the_faint_lesion_at_low_thresholds():
     prob = np.zeros((1, 30, 30))
-    prob[0, 2:6, 2:6] = 0.9   # a confident lesion
+    prob[0, 2:6, 2:6] = 0.9  # a confident lesion
     prob[0, 20:24, 20:24] = 0.3  # a faint one
     prob[0, 10:13, 25:28] = 0.2  # a false alarm
     truths = [np.array([[2, 2, 6, 6], [20, 20, 24, 24]])]
     fp, sens, thresholds = det.froc_by_map_threshold(prob, truths, thresholds=[0.5, 0.25, 0.1])
-    assert list(zip(fp.tolist(), sens.tolist(), thresholds.tolist())) == [(0.0, 0.5, 0.5), (0.0, 1.0, 0.25), (1.0, 1.0, 0.1)]
+    assert list(zip(fp.tolist(), sens.tolist(), thresholds.tolist())) == [
+        (0.0, 0.5, 0.5),
+        (0.0, 1.0, 0.25),
+        (1.0, 1.0, 0.1),
+    ]
 
 
 def test_unet_and_progression_training_run_and_cache(tmp_path, monkeypatch):
     """Tiny end-to-end runs of the two training functions and their caches."""
-    from helpers.progression import load_or_train_progression, predict, series_splits
-    from helpers.segmentation import load_or_train_unet, phantom_splits, predict_masks
+    from helpers.data.phantoms import phantom_splits
+    from helpers.lesions.progression import load_or_train_progression, predict, series_splits
+    from helpers.lesions.segmentation import DEFAULTS, load_or_train_unet, predict_masks
 
     monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
-    seg = {"n_train": 24, "n_val": 8, "n_test": 8, "size": 32, "depth": 2, "width": 4, "epochs": 2, "batch_size": 8}
+    seg = {
+        "n_train": 24,
+        "n_val": 8,
+        "n_test": 8,
+        "size": 32,
+        "depth": 2,
+        "width": 4,
+        "epochs": 2,
+        "batch_size": 8,
+    }
     model, meta, cached = load_or_train_unet(seg, verbose=False)
     assert not cached and len(meta["history"]) == 2
-    assert meta["best_val_soft_dice"] == max(h["val_soft_dice"] for h in meta["history"])
-    probabilities = predict_masks(model, phantom_splits(seg)["test"].images)
-    assert probabilities.shape == (8, 32, 32) and 0.0 <= probabilities.min() and probabilities.max() <= 1.0
+    assert meta["best_val_soft_dice"] == max(h["score"] for h in meta["history"])
+    probabilities = predict_masks(model, phantom_splits({**DEFAULTS, **seg})["test"].images)
+    assert (
+        probabilities.shape == (8, 32, 32)
+        and 0.0 <= probabilities.min()
+        and probabilities.max() <= 1.0
+    )
     assert load_or_train_unet(seg, verbose=False)[2] is True
 
     prog = {"n_train": 12, "n_val": 6, "n_test": 6, "size": 32, "width": 2, "units": 4, "epochs": 2}
@@ -171,14 +201,20 @@ def test_unet_and_progression_training_run_and_cache(tmp_path, monkeypatch):
 
 def test_touching_blobs_are_split_only_when_asked():
     yy, xx = np.mgrid[:30, :30]
-    prob = (((yy - 12) ** 2 + (xx - 8) ** 2 <= 25) | ((yy - 12) ** 2 + (xx - 17) ** 2 <= 25)).astype(float)
+    prob = (
+        ((yy - 12) ** 2 + (xx - 8) ** 2 <= 25) | ((yy - 12) ** 2 + (xx - 17) ** 2 <= 25)
+    ).astype(float)
     merged, _ = det.boxes_from_probability(prob, 0.5)
     split, _ = det.boxes_from_probability(prob, 0.5, split_min_distance=3)
     assert len(merged) == 1 and len(split) == 2
     truth = np.array([[7, 3, 18, 14], [7, 12, 18, 23]])
     assert det.match_boxes(split, np.ones(2), truth, iou=0.5).all()
     # The FROC over map thresholds passes the split on: both lesions found, no false positive.
-    fp, sens, _ = det.froc_by_map_threshold(prob[None], [truth], thresholds=[0.5], split_min_distance=3)
+    fp, sens, _ = det.froc_by_map_threshold(
+        prob[None], [truth], thresholds=[0.5], split_min_distance=3
+    )
     assert sens.tolist() == [1.0] and fp.tolist() == [0.0]
     fp, sens, _ = det.froc_by_map_threshold(prob[None], [truth], thresholds=[0.5])
-    assert sens.tolist() == [0.5] and fp.tolist() == [0.0]  # the merged box overlaps one lesion at IoU 0.55
+    assert sens.tolist() == [0.5] and fp.tolist() == [
+        0.0
+    ]  # the merged box overlaps one lesion at IoU 0.55

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.synthetic import LESION_KINDS, make_phantoms, make_visit_series
+from helpers.data.phantoms import LESION_KINDS, make_phantoms, make_visit_series
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,11 @@ def test_image_i_depends_only_on_seed_and_i(phantoms):
 
 def test_labels_masks_boxes_and_kinds_agree(phantoms):
     for i in range(len(phantoms)):
-        boxes, kinds, per_lesion = phantoms.boxes[i], phantoms.lesion_kinds[i], phantoms.lesion_masks[i]
+        boxes, kinds, per_lesion = (
+            phantoms.boxes[i],
+            phantoms.lesion_kinds[i],
+            phantoms.lesion_masks[i],
+        )
         assert phantoms.labels[i] == int(len(boxes) > 0) == int(phantoms.masks[i].any())
         assert len(boxes) == len(kinds) == len(per_lesion)
         assert set(kinds) <= set(LESION_KINDS)
@@ -42,7 +46,9 @@ def test_labels_masks_boxes_and_kinds_agree(phantoms):
             inside = np.zeros_like(mask)
             inside[y0:y1, x0:x1] = True
             assert mask.any() and not (mask & ~inside).any(), "box must enclose its mask"
-            assert mask[y0:y1, x0:x1].any(axis=1).all() and mask[y0:y1, x0:x1].any(axis=0).all(), "box is tight"
+            assert mask[y0:y1, x0:x1].any(axis=1).all() and mask[y0:y1, x0:x1].any(axis=0).all(), (
+                "box is tight"
+            )
         if len(per_lesion):
             np.testing.assert_array_equal(per_lesion.any(axis=0), phantoms.masks[i])
 
@@ -55,7 +61,10 @@ def test_lesions_are_visible_in_the_image(phantoms):
     """A lesion brightens its pixels: inside-mask mean exceeds the lung mean."""
     for i in np.flatnonzero(phantoms.labels)[:30]:
         lung_only = phantoms.lung_masks[i] & ~phantoms.masks[i]
-        assert phantoms.images[i][phantoms.masks[i]].mean() > phantoms.images[i][lung_only].mean() + 0.05
+        assert (
+            phantoms.images[i][phantoms.masks[i]].mean()
+            > phantoms.images[i][lung_only].mean() + 0.05
+        )
 
 
 def test_lesion_fraction_is_respected():

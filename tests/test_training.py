@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import training
-from helpers.models import build_model, compact_cnn, seed_cnn
+from helpers.evaluate.metrics import auc_score
+from helpers.models.cnn import compact_cnn, seed_cnn
+from helpers.models.registry import build_model
+from helpers.train import cache
+from helpers.train import engine as training
+from helpers.train.config import TrainConfig
 
 
 @pytest.fixture
@@ -19,21 +23,32 @@ def cache_root(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _config(**changes) -> training.TrainConfig:
-    base = dict(model="compact_cnn", dataset="phantoms", epochs=3, batch_size=32, augment=0.5,
-                model_options={"width": 8}, patience=None)
-    return training.TrainConfig(**{**base, **changes})
+def _config(**changes) -> TrainConfig:
+    base = dict(
+        model="compact_cnn",
+        dataset="phantoms",
+        epochs=3,
+        batch_size=32,
+        augment=0.5,
+        model_options={"width": 8},
+        patience=None,
+    )
+    return TrainConfig(**{**base, **changes})
 
 
 def test_training_learns_and_keeps_the_best_validation_epoch(phantom_data):
     result = training.train(_config(epochs=4), data=phantom_data, verbose=False)
-    aucs = [row["val_auc"] for row in result.history["epochs"]]
+    aucs = [row["score"] for row in result.history["epochs"]]
     assert len(aucs) == 4 and result.best_val_auc == max(aucs)
     assert result.best_epoch == int(np.argmax(aucs)) + 1
     scores = training.predict_scores(result.model, phantom_data.images["val"], result.config)
-    assert training.auc_score(phantom_data.labels["val"], scores, "binary") == pytest.approx(result.best_val_auc)
+    assert auc_score(phantom_data.labels["val"], scores, "binary") == pytest.approx(
+        result.best_val_auc
+    )
     assert result.train_seconds > 0 and result.images_per_second > 0
-    assert [r["train_seconds"] for r in result.history["evals"]] == sorted(r["train_seconds"] for r in result.history["evals"])
+    assert [r["train_seconds"] for r in result.history["evals"]] == sorted(
+        r["train_seconds"] for r in result.history["evals"]
+    )
 
 
 def test_same_seed_same_weights(phantom_data):
@@ -42,14 +57,23 @@ def test_same_seed_same_weights(phantom_data):
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     c = training.train(_config(epochs=2, seed=1), data=phantom_data, verbose=False)
-    assert not all(np.array_equal(x, y) for x, y in zip(a.model.get_weights(), c.model.get_weights()))
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(a.model.get_weights(), c.model.get_weights())
+    )
 
 
 def test_cache_key_covers_every_parameter():
     base = _config()
     keys = {base.key()}
-    for name, value in (("epochs", 4), ("seed", 1), ("augment", 0.0), ("learning_rate", 1e-3),
-                        ("model_options", {"width": 16}), ("train_fraction", 0.5), ("input_size", 64)):
+    for name, value in (
+        ("epochs", 4),
+        ("seed", 1),
+        ("augment", 0.0),
+        ("learning_rate", 1e-3),
+        ("model_options", {"width": 16}),
+        ("train_fraction", 0.5),
+        ("input_size", 64),
+    ):
         keys.add(dataclasses.replace(base, **{name: value}).key())
     assert len(keys) == 8
     assert _config().key() == base.key()
@@ -57,32 +81,60 @@ def test_cache_key_covers_every_parameter():
 
 def test_load_or_train_caches_atomically_and_reloads(phantom_data, cache_root, capsys):
     config = _config(epochs=1)
-    first = training.load_or_train(config, data=phantom_data, verbose=False)
+    first = cache.load_or_train(config, data=phantom_data, verbose=False)
     assert not first.from_cache
-    folder = training.cache_path(config)
+    folder = cache.entry_folder(
+        f"{config.model}-{config.dataset}", dataclasses.asdict(config), phantom_data.fingerprint
+    )
     assert (folder / "model.keras").is_file() and (folder / "result.json").is_file()
-    assert not list(folder.parent.glob(".saving-*")), "no staging folder left behind"
-    second = training.load_or_train(config, data=phantom_data)
+    assert not list(folder.parent.glob(".*.partial")), "no staging folder left behind"
+    second = cache.load_or_train(config, data=phantom_data)
     assert second.from_cache and "loaded compact_cnn" in capsys.readouterr().out
     x = phantom_data.images["test"]
-    np.testing.assert_allclose(training.predict_scores(first.model, x, config),
-                               training.predict_scores(second.model, x, config), atol=1e-6)
+    np.testing.assert_allclose(
+        training.predict_scores(first.model, x, config),
+        training.predict_scores(second.model, x, config),
+        atol=1e-6,
+    )
     assert second.history == first.history and second.best_epoch == first.best_epoch
 
 
 def test_eval_every_steps_and_time_budget(phantom_data):
-    result = training.train(_config(epochs=5, eval_every=2, max_seconds=1e-3), data=phantom_data, verbose=False)
+    result = training.train(
+        _config(epochs=5, eval_every=2, max_seconds=1e-3), data=phantom_data, verbose=False
+    )
     assert len(result.history["epochs"]) == 1, "the budget stops training after the first step"
-    evals = training.train(_config(epochs=1, eval_every=2), data=phantom_data, verbose=False).history["evals"]
-    assert [e["step"] for e in evals] == [2, 4, 5]  # 160 images / 32 = 5 steps; the epoch end adds step 5
-    assert training.time_to_auc([{"train_seconds": 1.0, "val_auc": 0.8}, {"train_seconds": 2.0, "val_auc": 0.96}], 0.95) == 2.0
-    assert training.time_to_auc([{"train_seconds": 1.0, "val_auc": 0.8}], 0.95) is None
+    evals = training.train(
+        _config(epochs=1, eval_every=2), data=phantom_data, verbose=False
+    ).history["evals"]
+    assert [e["step"] for e in evals] == [
+        2,
+        4,
+        5,
+    ]  # 160 images / 32 = 5 steps; the epoch end adds step 5
+    assert (
+        training.time_to_auc(
+            [{"train_seconds": 1.0, "score": 0.8}, {"train_seconds": 2.0, "score": 0.96}], 0.95
+        )
+        == 2.0
+    )
+    assert training.time_to_auc([{"train_seconds": 1.0, "score": 0.8}], 0.95) is None
 
 
 def test_resize_channels_and_mirrored_strategy(phantom_data):
-    config = _config(model="seed_cnn", epochs=1, input_size=48, channels=3, optimizer="adam",
-                     schedule="constant", learning_rate=1e-3, model_options={})
-    result = training.train(config, strategy=tf.distribute.MirroredStrategy(), data=phantom_data, verbose=False)
+    config = _config(
+        model="seed_cnn",
+        epochs=1,
+        input_size=48,
+        channels=3,
+        optimizer="adam",
+        schedule="constant",
+        learning_rate=1e-3,
+        model_options={},
+    )
+    result = training.train(
+        config, strategy=tf.distribute.MirroredStrategy(), data=phantom_data, verbose=False
+    )
     assert result.model.input_shape == (None, 48, 48, 3)
     assert training.predict_scores(result.model, phantom_data.images["test"], config).shape == (60,)
 
@@ -115,9 +167,56 @@ def test_generic_cache_runs_fit_once(cache_root):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
         return model, {"note": "trained"}
 
-    m1, meta1, cached1 = training.cached_model("toy", {"a": 1}, fit, verbose=False)
-    m2, meta2, cached2 = training.cached_model("toy", {"a": 1}, fit, verbose=False)
-    _, _, cached3 = training.cached_model("toy", {"a": 2}, fit, verbose=False)
-    assert calls == [1, 1] and (cached1, cached2, cached3) == (False, True, False)
+    m1, meta1, cached1 = cache.cached_model(
+        "toy", {"a": 1}, fit, data_fingerprint="d1", verbose=False
+    )
+    m2, meta2, cached2 = cache.cached_model(
+        "toy", {"a": 1}, fit, data_fingerprint="d1", verbose=False
+    )
+    _, _, cached3 = cache.cached_model("toy", {"a": 2}, fit, data_fingerprint="d1", verbose=False)
+    _, _, cached4 = cache.cached_model(
+        "toy", {"a": 1}, fit, data_fingerprint="other data", verbose=False
+    )
+    assert calls == [1, 1, 1] and (cached1, cached2, cached3, cached4) == (
+        False,
+        True,
+        False,
+        False,
+    )
     assert meta2 == {"note": "trained"}
     np.testing.assert_array_equal(m1.get_weights()[0], m2.get_weights()[0])
+
+
+def test_the_article_recipe_keeps_the_last_epoch(phantom_data):
+    result = training.train(
+        _config(epochs=3, keep="last", learning_rate=0.05), data=phantom_data, verbose=False
+    )
+    last = result.history["epochs"][-1]
+    assert result.best_epoch == 3 and result.best_val_auc == last["score"]
+    scores = training.predict_scores(result.model, phantom_data.images["val"], result.config)
+    assert auc_score(phantom_data.labels["val"], scores) == pytest.approx(last["score"])
+
+
+def test_monitor_minimises_restores_and_stops_early():
+    import keras
+
+    x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
+    y = 3 * x
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    losses = iter([5.0, 1.0, 2.0, 3.0, 4.0, 0.5])
+    result = training.fit(
+        model,
+        x,
+        y,
+        epochs=6,
+        score=lambda m: next(losses),
+        name="val loss",
+        mode="min",
+        patience=2,
+        n_train=64,
+        batch_size=16,
+        verbose=False,
+    )
+    assert [row["score"] for row in result.epochs] == [5.0, 1.0, 2.0, 3.0]  # two worse checks: stop
+    assert result.best_epoch == 2 and result.best_score == 1.0

@@ -41,7 +41,7 @@ class PeakMemory:
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -69,8 +69,13 @@ def main(argv: list[str]) -> int:
         print(f"== {path.relative_to(ROOT)}", flush=True)
         start = time.perf_counter()
         with PeakMemory() as memory:
-            papermill.execute_notebook(str(path), str(path), cwd=str(path.parent),
-                                       kernel_name="python3", progress_bar=False)
+            papermill.execute_notebook(
+                str(path),
+                str(path),
+                cwd=str(path.parent),
+                kernel_name="python3",
+                progress_bar=False,
+            )
         seconds = time.perf_counter() - start
         strip_volatile(path)
         rows.append((path.name, seconds, memory.peak / 1e9))

@@ -1,0 +1,132 @@
+"""Measuring inference speed honestly: warm-up calls first, a fixed thread count, many
+repeats, the median and 90th percentile of single-image latency, and batch throughput,
+for every deployment variant in one run. Used by ``notebooks/08_deployment.ipynb`` and
+``python -m helpers.bench deployment``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from helpers.deploy.export import LiteModel, size_on_disk
+
+
+def latency_ms(
+    run: Callable[[np.ndarray], object], x: np.ndarray, *, warmup: int = 10, repeats: int = 100
+) -> dict[str, float]:
+    """Median and 90th percentile milliseconds of ``run(x)`` over ``repeats`` calls,
+    after ``warmup`` untimed calls (graph tracing, allocation, caches)."""
+    for _ in range(warmup):
+        run(x)
+    times = np.empty(repeats)
+    for k in range(repeats):
+        start = time.perf_counter()
+        run(x)
+        times[k] = time.perf_counter() - start
+    return {
+        "median_ms": float(np.median(times) * 1e3),
+        "p90_ms": float(np.percentile(times, 90) * 1e3),
+    }
+
+
+def throughput(
+    run: Callable[[np.ndarray], object], x: np.ndarray, *, warmup: int = 2, repeats: int = 5
+) -> float:
+    """Images per second of ``run`` on the batch ``x`` (best of ``repeats``: the least
+    disturbed run, after warm-up)."""
+    for _ in range(warmup):
+        run(x)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(x)
+        best = min(best, time.perf_counter() - start)
+    return float(len(x) / best)
+
+
+def runners(
+    model: keras.Model, paths: dict[str, Path], threads: int = 2
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """One ``images -> outputs`` callable per variant: Keras ``model.predict``, Keras
+    ``model(x)`` (no per-call Dataset machinery), and each TFLite file."""
+    out = {
+        "Keras model.predict": lambda x: model.predict(x, verbose=0, batch_size=256),
+        "Keras model(x)": lambda x: model(x, training=False).numpy(),
+    }
+    for name, path in paths.items():
+        if name.startswith("tflite-"):
+            lite = LiteModel(path, threads=threads)
+            out[f"TFLite {name.removeprefix('tflite-')}"] = lite.predict
+    return out
+
+
+def parity_table(
+    run: dict[str, Callable], images: np.ndarray, labels: np.ndarray, threshold: float
+) -> pd.DataFrame:
+    """Test AUC of every variant and its agreement with Keras: the share of images given
+    the same class at ``threshold``, and the largest probability difference."""
+    reference = np.asarray(run["Keras model(x)"](images))[:, 0]
+    rows = []
+    for name, fn in run.items():
+        scores = np.concatenate(
+            [np.asarray(fn(images[i : i + 256]))[:, 0] for i in range(0, len(images), 256)]
+        )
+        rows.append(
+            {
+                "variant": name,
+                "test AUC": roc_auc_score(labels, scores),
+                "AUC - Keras AUC": roc_auc_score(labels, scores) - roc_auc_score(labels, reference),
+                "same class as Keras": float(
+                    np.mean((scores >= threshold) == (reference >= threshold))
+                ),
+                "max |p - p_Keras|": float(np.max(np.abs(scores - reference))),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def speed_table(
+    run: dict[str, Callable],
+    images: np.ndarray,
+    paths: dict[str, Path],
+    *,
+    repeats: int = 100,
+    batch: int = 256,
+) -> pd.DataFrame:
+    """Single-image latency (median, p90) and batch throughput of every variant, measured
+    one after another in this process, and the size on disk of its file."""
+    one = images[:1]
+    many = images[:batch]
+    sizes = {"Keras model.predict": paths.get("keras"), "Keras model(x)": paths.get("keras")}
+    sizes.update(
+        {
+            f"TFLite {k.removeprefix('tflite-')}": v
+            for k, v in paths.items()
+            if k.startswith("tflite-")
+        }
+    )
+    rows = []
+    for name, fn in run.items():
+        single = latency_ms(fn, one, repeats=repeats)
+        rows.append(
+            {
+                "variant": name,
+                "latency median (ms)": single["median_ms"],
+                "latency p90 (ms)": single["p90_ms"],
+                f"throughput, batch {len(many)} (img/s)": throughput(fn, many),
+                "size on disk (kB)": size_on_disk(sizes[name]) / 1024
+                if sizes.get(name)
+                else np.nan,
+            }
+        )
+    table = pd.DataFrame(rows)
+    base = table.loc[table.variant == "Keras model.predict", "latency median (ms)"].iloc[0]
+    table["speed-up vs model.predict"] = base / table["latency median (ms)"]
+    return table

@@ -1,0 +1,103 @@
+"""A model card (Mitchell et al. 2019) in Markdown, generated from measured evaluation
+numbers rather than typed by hand. Taught in ``notebooks/08_deployment.ipynb``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.deploy.export import ModelInfo
+from helpers.plots import markdown_table
+
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "f1": "F1",
+    "balanced_accuracy": "balanced accuracy",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+}
+
+
+def model_card(
+    *,
+    name: str,
+    info: ModelInfo,
+    dataset: dict,
+    metrics: pd.DataFrame,
+    positive_class: str,
+    parity: pd.DataFrame | None = None,
+    speed: pd.DataFrame | None = None,
+    limitations: list[str] = (),
+    threshold_rule: str | None = None,
+    speed_setting: str | None = None,
+) -> str:
+    """The card's Markdown, built only from what it is given. ``dataset`` is
+    :attr:`helpers.data.medmnist.MedMNIST.metadata`; ``metrics`` the table of
+    :func:`helpers.evaluate.uncertainty.metrics_with_ci` on the test split (columns metric,
+    estimate, low, high) at ``info.threshold``; ``parity`` and ``speed`` the tables of
+    :mod:`helpers.deploy.latency`. ``threshold_rule`` says how ``info.threshold`` was chosen
+    (e.g. "Youden's J on the validation split") and ``speed_setting`` how speed was measured
+    (e.g. "2 CPU threads, one image, after warm-up"); the card states neither unless given."""
+    rows = [
+        {
+            "metric": METRIC_NAMES.get(r.metric, r.metric),
+            "test estimate": f"{r.estimate:.3f}",
+            "95% CI (bootstrap)": f"{r.low:.3f} to {r.high:.3f}",
+        }
+        for r in metrics.itertuples()
+    ]
+    counts = dataset.get("n_samples", {})
+    height, width, channels = info.input_shape
+    image_kind = "gray image" if channels == 1 else f"{channels}-channel image"
+    rule = f", chosen by {threshold_rule}" if threshold_rule else ""
+    lines = [
+        f"# Model card: {name}",
+        "",
+        f"**Not for clinical use.** A teaching model trained on {height} × {width} pixel images; "
+        "it has not been validated prospectively, on other sites, or by any regulator.",
+        "",
+        "## Intended use",
+        "",
+        f"Teaching and research on {dataset.get('flag', 'the dataset')}: classify an image as "
+        f"{' or '.join(repr(c) for c in info.class_names)}. Input: one {image_kind}, resized to "
+        f"{height} × {width} px by the same function as in training. Output: the probability "
+        "of each class.",
+        "",
+        "## Data",
+        "",
+        f"- {dataset.get('flag')} (MedMNIST v2, {dataset.get('license', '')}), "
+        f"source: {dataset.get('source', '')}",
+        f"- images per split: train {counts.get('train')}, validation {counts.get('val')}, "
+        f"test {counts.get('test')}",
+        f"- class names: {', '.join(dataset.get('class_names', info.class_names))}",
+        f"- cite: {dataset.get('citation', '')}",
+        "",
+        "## Model",
+        "",
+        f"{info.source}.",
+        "",
+        "## Operating point",
+        "",
+        f"Class '{info.class_names[1]}' is called when its probability is at least "
+        f"{info.threshold:.3f}{rule}. Metrics below treat '{positive_class}' as the positive "
+        "class.",
+        "",
+        "## Performance on the test split",
+        "",
+        markdown_table(pd.DataFrame(rows)),
+    ]
+    if parity is not None:
+        lines += ["", "## Exported versions", "", markdown_table(parity.round(4))]
+    if speed is not None:
+        lines += [
+            "",
+            f"## Speed ({speed_setting})" if speed_setting else "## Speed",
+            "",
+            markdown_table(speed.round(3)),
+        ]
+    lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]
+    return "\n".join(lines) + "\n"

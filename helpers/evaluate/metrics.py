@@ -1,0 +1,168 @@
+"""Classification metrics built on scikit-learn, and decision thresholds chosen on the
+validation split.
+
+Introduced in ``notebooks/03_training.ipynb`` (test AUC and accuracy at a threshold chosen
+on validation); ``notebooks/04_evaluation.ipynb`` teaches the full set
+(:func:`classification_metrics`, :func:`threshold_at_sensitivity`), with confidence
+intervals from :mod:`helpers.evaluate.uncertainty`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+#: The binary metrics of :func:`classification_metrics`, in table order.
+BINARY_METRICS = (
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "balanced_accuracy",
+    "roc_auc",
+    "pr_auc",
+)
+#: The multi-class metrics of :func:`classification_metrics` (one-vs-rest, macro averages).
+MULTICLASS_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "macro_specificity",
+    "roc_auc",
+    "pr_auc",
+)
+
+
+def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold maximising Youden's J = sensitivity + specificity - 1.
+    Call it on the *validation* split only, then apply the threshold unchanged to test."""
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def threshold_at_sensitivity(y_true: np.ndarray, scores: np.ndarray, target: float = 0.95) -> float:
+    """The highest score threshold whose sensitivity on (validation) data is at least
+    ``target``: the most specific operating point that still finds that share of positives."""
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target sensitivity must be in (0, 1], not {target}")
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    reaching = np.flatnonzero(tpr >= target - 1e-12)
+    return float(min(thresholds[reaching[0]], 1.0))
+
+
+def metrics_from_counts(tp, fp, tn, fn) -> dict[str, np.ndarray]:
+    """Accuracy, sensitivity, specificity, PPV, NPV, F1 and balanced accuracy from
+    confusion counts (scalars or arrays: :mod:`helpers.evaluate.uncertainty` passes one count per
+    bootstrap replicate). A ratio with a zero denominator is NaN."""
+    tp, fp, tn, fn = (np.asarray(v, dtype=float) for v in (tp, fp, tn, fn))
+
+    def ratio(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+    sensitivity, specificity = ratio(tp, tp + fn), ratio(tn, tn + fp)
+    return {
+        "accuracy": ratio(tp + tn, tp + tn + fp + fn),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "balanced_accuracy": (sensitivity + specificity) / 2,
+    }
+
+
+def classification_metrics(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float | None = None
+) -> dict[str, float]:
+    """Every metric of a classifier, from scikit-learn.
+
+    Binary (``scores`` 1-D, the positive class's probability): accuracy, sensitivity
+    (recall), specificity, PPV (precision), NPV, F1 and balanced accuracy of
+    ``scores >= threshold``, and the threshold-free ROC-AUC and PR-AUC (average precision).
+    Multi-class (``scores`` (N, K)): the arg-max class for accuracy, balanced accuracy
+    (= macro sensitivity), macro F1 and one-vs-rest macro specificity; macro one-vs-rest
+    ROC-AUC and PR-AUC. Undefined values (no positives, no predicted positives) are NaN.
+    """
+    y_true = np.asarray(y_true).astype(int).ravel()
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim == 1:
+        if threshold is None:
+            raise ValueError("binary scores need a threshold (choose it on validation)")
+        tn, fp, fn, tp = confusion_matrix(
+            y_true, (scores >= threshold).astype(int), labels=[0, 1]
+        ).ravel()
+        out = {name: float(value) for name, value in metrics_from_counts(tp, fp, tn, fn).items()}
+        out["roc_auc"] = (
+            float(roc_auc_score(y_true, scores)) if 0 < y_true.sum() < len(y_true) else np.nan
+        )
+        out["pr_auc"] = float(average_precision_score(y_true, scores)) if y_true.any() else np.nan
+        return out
+    n_classes = scores.shape[1]
+    predicted = scores.argmax(axis=1)
+    labels = np.arange(n_classes)
+    matrix = confusion_matrix(y_true, predicted, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sensitivity = np.diag(matrix) / matrix.sum(axis=1)
+        negatives = matrix.sum() - matrix.sum(axis=1)
+        specificity = (negatives - (matrix.sum(axis=0) - np.diag(matrix))) / negatives
+    present = [k for k in labels if 0 < (y_true == k).sum() < len(y_true)]
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "balanced_accuracy": float(np.nanmean(sensitivity)),
+        "macro_f1": float(
+            f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)
+        ),
+        "macro_specificity": float(np.nanmean(specificity)),
+        "roc_auc": auc_score(y_true, scores, "multi-class"),
+        "pr_auc": float(
+            np.mean([average_precision_score(y_true == k, scores[:, k]) for k in present])
+        ),
+    }
+
+
+def binary_summary(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC (threshold-free) and accuracy, sensitivity, specificity and balanced accuracy
+    of ``scores >= threshold`` (the short table of 03; :func:`classification_metrics` has all)."""
+    every = classification_metrics(y_true, scores, threshold)
+    return {
+        "auc": every["roc_auc"],
+        **{k: every[k] for k in ("accuracy", "sensitivity", "specificity", "balanced_accuracy")},
+        "threshold": float(threshold),
+    }
+
+
+def auc_score(y_true: np.ndarray, scores: np.ndarray, kind: str = "binary") -> float:
+    """ROC AUC, the one definition every notebook and the training engine use (MedMNIST's
+    evaluator defines it the same way). ``kind``: ``"binary"`` (scores: probability of
+    class 1), ``"multi-class"`` (integer labels, scores (N, K): macro mean of the
+    one-vs-rest AUCs over the classes present; the scores need not sum to 1) or
+    ``"multi-label"`` (0/1 labels (N, L): macro mean over the labels that have both values)."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
+    if kind == "binary":
+        return float(roc_auc_score(y_true.ravel(), scores.ravel()))
+    if kind == "multi-class":
+        y_true = y_true.ravel()
+        pairs = [(y_true == k, scores[:, k]) for k in range(scores.shape[1])]
+    elif kind == "multi-label":
+        pairs = [(y_true[:, k], scores[:, k]) for k in range(scores.shape[1])]
+    else:
+        raise ValueError(f"kind must be 'binary', 'multi-class' or 'multi-label', not {kind!r}")
+    aucs = [roc_auc_score(truth, score) for truth, score in pairs if 0 < np.sum(truth) < len(truth)]
+    if not aucs:
+        raise ValueError(
+            "AUC is undefined: no class (or label) has both positive and negative examples"
+        )
+    return float(np.mean(aucs))

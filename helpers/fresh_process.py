@@ -1,0 +1,92 @@
+"""Run a function in a fresh Python process and get its JSON-able result back.
+
+TensorFlow does not hand back the memory of the models a process has built, not even after
+``keras.backend.clear_session()``: a grid of dozens of models grows a notebook kernel past
+Binder's 2 GB. A process that exits returns everything. ``notebooks/09_large_models.ipynb``
+trains its grids this way, before its kernel imports TensorFlow at all (this module does not
+import it either).
+
+    rows = call("helpers.train.scaling:run_configs", configs=[...], threads=2)
+
+The function is named ``"module:function"`` and gets keyword arguments that JSON can carry;
+its return value comes back through a JSON file (NumPy scalars and arrays become numbers
+and lists). What it prints is passed on; on failure the error names the function and ends
+with the last lines of its error output.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from helpers import atomic
+
+#: How many trailing lines of the child's error output a failure shows.
+ERROR_LINES = 25
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # NumPy arrays and scalars
+        return value.tolist()
+    raise TypeError(f"cannot send {type(value).__name__} back from a subprocess as JSON")
+
+
+def _split(target: str) -> tuple[str, str]:
+    module_name, sep, name = target.partition(":")
+    if not sep or not module_name or not name:
+        raise ValueError(f"target must look like 'package.module:function', not {target!r}")
+    return module_name, name
+
+
+def resolve(target: str):
+    """The function named ``"package.module:function"``."""
+    module_name, name = _split(target)
+    function = getattr(importlib.import_module(module_name), name, None)
+    if not callable(function):
+        raise ValueError(f"{module_name} has no function {name!r}")
+    return function
+
+
+def call(target: str, /, **kwargs: Any) -> Any:
+    """``target(**kwargs)`` run in a fresh ``python -m helpers.fresh_process`` process (same
+    interpreter, same environment variables); returns its result. Raises RuntimeError
+    with the child's error output if it fails."""
+    _split(target)  # a malformed name fails here, before a process is started
+    with tempfile.TemporaryDirectory(prefix="fresh-process-") as folder:
+        request, reply = Path(folder, "request.json"), Path(folder, "reply.json")
+        request.write_text(
+            json.dumps({"target": target, "kwargs": kwargs}, default=_jsonable), encoding="utf-8"
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "helpers.fresh_process", str(request), str(reply)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.stdout:
+            print(done.stdout, end="", flush=True)
+        if done.returncode != 0 or not reply.is_file():
+            tail = "\n".join(done.stderr.strip().splitlines()[-ERROR_LINES:])
+            raise RuntimeError(
+                f"{target} failed in its subprocess (exit code {done.returncode}):\n{tail}"
+            )
+        return json.loads(reply.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child side: read the request file, call the function, write the reply file
+    (atomically: a reply is either complete or absent)."""
+    request_path, reply_path = (argv if argv is not None else sys.argv[1:])[:2]
+    request = json.loads(Path(request_path).read_text(encoding="utf-8"))
+    result = resolve(request["target"])(**request["kwargs"])
+    atomic.write_text(reply_path, json.dumps(result, default=_jsonable))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Result sentences written by the run: numbers in a notebook's prose come from the
+values it computed, never typed by hand, so a re-run on another machine rewrites them.
+
+    say(f"The compact CNN reaches test AUC {ci(auc, low, high)}.")
+
+:func:`say` shows Markdown in a notebook (plain text elsewhere); :func:`num`, :func:`ci`,
+:func:`pm` and :func:`pct` format numbers the same way everywhere. :func:`compare` words a
+difference only as far as its interval allows. A leaf of the package, used by every notebook.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def num(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals (``"n/a"`` for NaN or None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def ci(estimate: float, low: float, high: float, digits: int = 3) -> str:
+    """``"0.981 (95 % CI 0.970–0.990)"``."""
+    return f"{num(estimate, digits)} (95 % CI {num(low, digits)}–{num(high, digits)})"
+
+
+def pm(mean: float, sd: float, digits: int = 3) -> str:
+    """``"0.957 ± 0.002"`` (mean ± standard deviation, e.g. over training seeds)."""
+    return f"{num(mean, digits)} ± {num(sd, digits)}"
+
+
+def pct(fraction: float, digits: int = 1) -> str:
+    """``0.921`` -> ``"92.1 %"``."""
+    return f"{num(100 * fraction, digits)} %"
+
+
+def compare(
+    name_a: str,
+    name_b: str,
+    difference: float,
+    low: float,
+    high: float,
+    *,
+    what: str = "AUC",
+    digits: int = 3,
+) -> str:
+    """A sentence that says which is higher only when the interval of ``a - b`` excludes
+    zero, and otherwise that the data cannot tell them apart."""
+    interval = (
+        f"{what} difference {num(difference, digits)}, "
+        f"95 % CI {num(low, digits)} to {num(high, digits)}"
+    )
+    if low > 0:
+        return f"{name_a} scores higher than {name_b} ({interval})"
+    if high < 0:
+        return f"{name_a} scores lower than {name_b} ({interval})"
+    return f"{name_a} and {name_b} cannot be told apart on this test set ({interval})"
+
+
+def say(text: str) -> None:
+    """Show ``text`` as Markdown in a notebook (IPython), or print it elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # optional: plain Python prints
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
