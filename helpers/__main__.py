@@ -5,6 +5,7 @@ python -m helpers predict --model MODEL FILES...   (see helpers.deploy.predict)
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 COMMANDS = {"predict": "helpers.deploy.predict"}
@@ -15,7 +16,6 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m helpers {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
-    import importlib
 
     return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
 

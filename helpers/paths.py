@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 #: Environment variable naming a local folder that holds MedMNIST ``.npz`` files.
 #: It is searched before the download cache and before the network (offline use, CI).
 DATA_DIR_ENV = "MEDMNIST_DATA_DIR"
@@ -62,7 +64,6 @@ def download_cache_dir() -> Path:
     env = os.environ.get(CACHE_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir(_APP_NAME))
 

@@ -21,8 +21,9 @@ def num(value: float, digits: int = 3) -> str:
 
 
 def ci(estimate: float, low: float, high: float, digits: int = 3) -> str:
-    """``"0.981 (95 % CI 0.970–0.990)"``."""
-    return f"{num(estimate, digits)} (95 % CI {num(low, digits)}–{num(high, digits)})"
+    """``"0.981 (95 % CI 0.970–0.990)"`` (``"-2.1 (95 % CI -3.0 to -1.2)"`` below zero)."""
+    dash = " to " if low is not None and low < 0 else "–"
+    return f"{num(estimate, digits)} (95 % CI {num(low, digits)}{dash}{num(high, digits)})"
 
 
 def pm(mean: float, sd: float, digits: int = 3) -> str:

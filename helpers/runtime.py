@@ -11,9 +11,11 @@ import os
 import platform
 import random
 import sys
+import warnings
 from importlib import metadata
 
 import numpy as np
+import psutil
 
 from helpers.plots import use_style
 
@@ -66,7 +68,6 @@ def cpu_model() -> str:
 
 def memory_gb() -> tuple[float, float]:
     """(total, available) memory in GB, honouring a cgroup limit (Binder's 2 GB)."""
-    import psutil
 
     vm = psutil.virtual_memory()
     total, available = vm.total, vm.available
@@ -85,7 +86,7 @@ def memory_gb() -> tuple[float, float]:
 def accelerators() -> list[str]:
     """GPUs TensorFlow can see (empty list on CPU-only machines or without TensorFlow)."""
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: optional, the data layer runs without it
     except ImportError:
         return []
     return [d.name for d in tf.config.list_physical_devices("GPU")]
@@ -118,10 +119,10 @@ def set_seed(seed: int, *, deterministic: bool = True, threads: int | None = Non
     random.seed(seed)
     np.random.seed(seed)
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: optional, the data layer runs without it
     except ImportError:  # the data layer works without TensorFlow
         return
-    import keras
+    import keras  # deferred: optional, with TensorFlow
 
     keras.utils.set_random_seed(seed)
     if threads is not None:
@@ -137,7 +138,6 @@ def set_seed(seed: int, *, deterministic: bool = True, threads: int | None = Non
 def short_warnings() -> None:
     """Print warnings as ``Category: message`` (no source path or line), so notebook
     outputs stay readable and never show a machine's folders. Called in setup cells."""
-    import warnings
 
     def _format(message, category, filename, lineno, line=None):  # noqa: ARG001
         return f"{category.__name__}: {message}\n"

@@ -53,44 +53,11 @@ def write_medmnist_npz(path: Path, info, *, rng_seed: int = 0, **overrides) -> P
     return path
 
 
-def write_dicom(
-    path: Path,
-    pixels: np.ndarray,
-    *,
-    photometric: str = "MONOCHROME2",
-    slope: float = 1.0,
-    intercept: float = 0.0,
-    window: tuple[float, float] | None = None,
-    with_pixels: bool = True,
-) -> Path:
-    """A minimal valid DICOM file (uint16 pixels) made with pydicom."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+def write_dicom(path: Path, pixels: np.ndarray, **options) -> Path:
+    """A minimal valid DICOM file (uint16 pixels): the package's own writer, as a CT."""
+    from helpers.data.imagefiles import write_dicom as write
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CT"
-    ds.PatientName = "Test^Phantom"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = intercept
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    if with_pixels:
-        ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write(path, pixels, **{"modality": "CT", "patient_name": "Test^Phantom", **options})
 
 
 @pytest.fixture(scope="session")

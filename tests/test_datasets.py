@@ -321,3 +321,16 @@ def test_local_availability_lists_every_flag(tmp_path, monkeypatch):
         and rows["breastmnist"]["md5"] == "differs"
     )
     assert rows["pathmnist"]["found in"] == "-"
+
+
+def test_task_kind_and_output_count_live_on_the_dataset_info():
+    kinds = {
+        flag: (medmnist_info(flag).task_kind, medmnist_info(flag).n_outputs)
+        for flag in ("breastmnist", "pathmnist", "retinamnist", "chestmnist")
+    }
+    assert kinds == {
+        "breastmnist": ("binary", 1),
+        "pathmnist": ("multi-class", 9),
+        "retinamnist": ("ordinal", 5),
+        "chestmnist": ("multi-label", 14),
+    }

@@ -63,6 +63,10 @@ def test_notebook_skeleton(path):
             )
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", f"stored error output in {path.name}"
+            assert out.get("name") != "stderr", (
+                f"{path.name}, cell {cell.get('id')}: stderr is stored (library noise or a "
+                f"warning): {''.join(out.get('text', ''))[:200]!r}"
+            )
             if "image/png" in out.get("data", {}):
                 continue
             text = json.dumps(out)
@@ -132,3 +136,17 @@ def test_every_helpers_reference_in_prose_and_docstrings_resolves():
         }
     )
     assert not stale, "references to names that do not exist:\n" + "\n".join(stale)
+
+
+def test_readme_numbers_are_the_committed_tables():
+    """The README's run times and results are rendered from figures/ (tools/render_readme.py)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "render_readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

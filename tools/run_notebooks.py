@@ -8,6 +8,7 @@ Usage: python tools/run_notebooks.py [NOTEBOOK ...]   (default: notebooks/[0-9]*
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -62,32 +63,79 @@ def strip_volatile(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+#: The table of the last runs (``make reproduce``): minutes and peak memory per notebook,
+#: read by the README renderer (tools/render_readme.py).
+RUN_TIMES = ROOT / "figures" / "00_run_times.csv"
+#: The project's memory budget per notebook (a warning) and Binder's ceiling (a failure).
+MEMORY_BUDGET_GB, BINDER_GB = 1.5, 2.0
+
+
+def write_run_times(rows: list[tuple[str, float, float]]) -> None:
+    """Merge this run's rows into :data:`RUN_TIMES` (a partial run updates its rows only)."""
+    header = "notebook,minutes,peak_gb"
+    table = {}
+    if RUN_TIMES.is_file() and RUN_TIMES.read_text(encoding="utf-8").startswith(header):
+        for line in RUN_TIMES.read_text(encoding="utf-8").splitlines()[1:]:
+            name, *values = line.split(",")
+            table[name] = values
+    for name, seconds, peak in rows:
+        table[name] = [f"{seconds / 60:.1f}", f"{peak:.2f}"]
+    lines = [header] + [",".join([n, *v]) for n, v in sorted(table.items())]
+    staging = RUN_TIMES.with_suffix(".partial")
+    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(staging, RUN_TIMES)
+
+
+def execute(path: Path) -> None:
+    """Run one notebook into a temporary copy and move it into place only when it
+    succeeded: a failing run never overwrites the committed notebook (its output is kept
+    in .cache/failed/ for reading)."""
+    staging = path.with_name(f".{path.stem}.running.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(path), str(staging), cwd=str(path.parent), kernel_name="python3", progress_bar=False
+        )
+    except BaseException:
+        failed = ROOT / ".cache" / "failed"
+        failed.mkdir(parents=True, exist_ok=True)
+        if staging.exists():
+            os.replace(staging, failed / path.name)
+        raise
+    strip_volatile(staging)
+    os.replace(staging, path)
+
+
 def main(argv: list[str]) -> int:
     paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    rows = []
+    rows, failures = [], []
     for path in paths:
         print(f"== {path.relative_to(ROOT)}", flush=True)
         start = time.perf_counter()
-        with PeakMemory() as memory:
-            papermill.execute_notebook(
-                str(path),
-                str(path),
-                cwd=str(path.parent),
-                kernel_name="python3",
-                progress_bar=False,
-            )
+        try:
+            with PeakMemory() as memory:
+                execute(path)
+        except papermill.PapermillExecutionError as exc:
+            failures.append(path.name)
+            print(f"   FAILED: {exc.ename}: {exc.evalue}", flush=True)
+            print(f"   (the failed run is in .cache/failed/{path.name})", flush=True)
+            continue
         seconds = time.perf_counter() - start
-        strip_volatile(path)
         rows.append((path.name, seconds, memory.peak / 1e9))
         print(f"   {seconds:6.1f} s, peak {memory.peak / 1e9:.2f} GB", flush=True)
+    write_run_times(rows)
     print("\nnotebook | minutes | peak GB")
     for name, seconds, peak in rows:
         print(f"{name} | {seconds / 60:.1f} | {peak:.2f}")
-    over = [name for name, _, peak in rows if peak >= 2.0]
+    print(f"total | {sum(r[1] for r in rows) / 60:.1f} |")
+    over = [name for name, _, peak in rows if peak > MEMORY_BUDGET_GB]
     if over:
-        print(f"over the 2 GB Binder ceiling: {', '.join(over)}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"over the {MEMORY_BUDGET_GB} GB memory budget: {', '.join(over)}", file=sys.stderr)
+    too_big = [name for name, _, peak in rows if peak >= BINDER_GB]
+    if too_big:
+        print(f"over Binder's {BINDER_GB} GB ceiling: {', '.join(too_big)}", file=sys.stderr)
+    if failures:
+        print(f"failed: {', '.join(failures)}", file=sys.stderr)
+    return 1 if failures or too_big else 0
 
 
 if __name__ == "__main__":

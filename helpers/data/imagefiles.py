@@ -21,6 +21,7 @@ than ``min_classes`` class folders is always an error.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from helpers import atomic
 from helpers.data.preprocess import apply_window, resize_image, to_channels
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -75,9 +77,9 @@ def read_dicom(path: str | Path, window: tuple[float, float] | None = None) -> D
     RescaleIntercept applied), window from ``window``, else from the file
     (WindowCenter/WindowWidth), else the data's full range. Multi-frame files give the
     middle frame (noted)."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut
+    import pydicom  # deferred: PNG/JPEG reading needs no pydicom
+    from pydicom.errors import InvalidDicomError  # deferred: with pydicom
+    from pydicom.pixels import apply_modality_lut  # deferred: with pydicom
 
     path = Path(path)
     try:
@@ -121,6 +123,55 @@ def read_dicom(path: str | Path, window: tuple[float, float] | None = None) -> D
         window=window,
         notes=notes,
     )
+
+
+def write_dicom(
+    path: str | Path,
+    pixels: np.ndarray,
+    *,
+    modality: str = "OT",
+    photometric: str = "MONOCHROME2",
+    bits_stored: int = 16,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    window: tuple[float, float] | None = None,
+    patient_name: str = "Anonymous",
+    patient_id: str = "",
+    with_pixels: bool = True,
+) -> Path:
+    """Write a minimal valid DICOM file (Secondary Capture, uint16 pixels, explicit VR
+    little endian) with pydicom, atomically. For demonstrations and tests: the predict
+    command and de-identification in ``notebooks/08_deployment.ipynb`` read such files.
+    ``bits_stored`` below 16 (e.g. 12) declares how many bits the values use."""
+    import pydicom  # deferred like read_dicom: reading PNGs needs no pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset  # deferred: with pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 2:
+        raise ValueError(f"{path}: expected one 2-D image, got shape {pixels.shape}")
+    if pixels.min() < 0 or pixels.max() >= 2**bits_stored:
+        raise ValueError(f"{path}: pixel values must lie in [0, 2**{bits_stored})")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName, ds.PatientID = modality, patient_name, patient_id
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    if with_pixels:
+        ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
+    with atomic.staged_file(path) as staging:
+        pydicom.dcmwrite(staging, ds, enforce_file_format=True)
+    return Path(path)
 
 
 def _pil_to_float(img: Image.Image, path: Path, notes: list[str]) -> np.ndarray:
@@ -302,7 +353,6 @@ def load_image_folder(
 
 def _natural_key(path: Path) -> list:
     """Sort 'visit2' before 'visit10'."""
-    import re
 
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 

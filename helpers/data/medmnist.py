@@ -26,8 +26,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pooch
-import requests
 
 from helpers.paths import DATA_DIR_ENV, download_cache_dir
 from helpers.paths import data_dir as env_data_dir
@@ -195,6 +193,8 @@ class MedMNIST:
 
 def file_md5(path: str | Path) -> str:
     """md5 hex digest of a file (``pooch.file_hash``, read in chunks)."""
+    import pooch  # deferred: importing pooch imports tqdm.auto, which warns in notebooks
+
     return pooch.file_hash(str(path), alg="md5")
 
 
@@ -279,6 +279,9 @@ def download_medmnist(
     An existing cached file with the right md5 is reused without network access.
     ``url`` overrides the official address (a mirror, or a local server in tests).
     """
+    import pooch  # deferred: importing pooch imports tqdm.auto, which warns in notebooks
+    import requests  # deferred with pooch, which uses it
+
     info = medmnist_info(flag, size)
     folder = Path(cache_dir) if cache_dir is not None else download_cache_dir()
     try:

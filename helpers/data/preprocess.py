@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
-    import tensorflow as tf
+    import keras  # deferred: the data layer imports TensorFlow only where needed
+    import tensorflow as tf  # deferred: the data layer imports TensorFlow only where needed
 
 #: ITU-R BT.601 luma weights: RGB to gray, the one place they are written.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -122,7 +122,7 @@ def augmentation(
     different, rare anatomy: situs inversus). Rotation is a fraction of a full turn.
     ``strength`` scales all four magnitudes at once (the ``augment`` knob of training).
     """
-    import keras
+    import keras  # deferred: the data layer imports TensorFlow only where needed
 
     rotation, translation, zoom, contrast = (
         strength * v for v in (rotation, translation, zoom, contrast)
@@ -147,7 +147,7 @@ def model_input(images, image_size: int | None = None, channels: int | None = No
     [0, 1] (N, H, W, C) resized to ``image_size`` square (bilinear, antialiased when
     shrinking, so a 2048 px file becomes a faithful 28 px image) and converted to
     ``channels`` (gray repeated to 3; RGB to luminance). Returns a float32 tensor."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the data layer imports TensorFlow only where needed
 
     x = tf.convert_to_tensor(images, dtype=tf.float32)
     if x.shape.rank != 4:
@@ -184,7 +184,7 @@ def make_dataset(
     ``image_size`` resizes each batch on the fly (so 256 px training never holds the
     whole set at 256 px), and ``channels=3`` repeats a gray channel for RGB-input
     models. Deterministic element order, so seeded runs repeat exactly."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the data layer imports TensorFlow only where needed
 
     x = to_float(images)
     y = np.asarray(labels)

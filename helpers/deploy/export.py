@@ -16,6 +16,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from helpers import atomic
 from helpers.models.registry import CUSTOM_OBJECTS  # noqa: F401  (registers custom layers and losses)
@@ -79,7 +80,6 @@ def load_keras(path: str | Path) -> keras.Model:
 def save_savedmodel(model: keras.Model, folder: str | Path, info: ModelInfo) -> Path:
     """Export a TensorFlow SavedModel (inference only, ``serve`` endpoint) into
     ``folder``, written to a temporary sibling first and renamed when complete."""
-    import tensorflow as tf
 
     folder = Path(folder)
     logger = tf.get_logger()
@@ -100,7 +100,6 @@ def tflite_bytes(
     """Convert a SavedModel to TFLite. ``variant``: ``"float32"``; ``"dynamic"`` (weights
     int8, activations float at run time); ``"int8"`` (weights and activations int8,
     int8 input and output; ``representative`` images calibrate the activation ranges)."""
-    import tensorflow as tf
 
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"variant must be one of {TFLITE_VARIANTS}, not {variant!r}")
@@ -145,7 +144,7 @@ class LiteModel:
     quantising the input and dequantising the output for int8 models."""
 
     def __init__(self, path: str | Path, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # deferred: the optional [deploy] extra
 
         self.path = Path(path)
         try:

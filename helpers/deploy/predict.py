@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from helpers import atomic
 from helpers.data.imagefiles import ImageFileError, read_image
@@ -143,7 +144,6 @@ def write_overlay(
 ) -> Path:
     """A Grad-CAM overlay PNG at the file's own resolution (``.keras`` models only)."""
     from matplotlib import colormaps  # deferred: only overlays need matplotlib
-    from PIL import Image
 
     from helpers.explain.maps import grad_cam  # deferred: imports TensorFlow
 

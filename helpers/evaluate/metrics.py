@@ -10,6 +10,7 @@ intervals from :mod:`helpers.evaluate.uncertainty`.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -166,3 +167,16 @@ def auc_score(y_true: np.ndarray, scores: np.ndarray, kind: str = "binary") -> f
             "AUC is undefined: no class (or label) has both positive and negative examples"
         )
     return float(np.mean(aucs))
+
+
+def auc_rows(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Binary ROC AUC of each row of (B, N) 0/1 labels and scores at once (the
+    Mann-Whitney form, ties counted half, equal to :func:`auc_score` row by row): a
+    thousand bootstrap replicates cost one ranking instead of a thousand calls."""
+    y = np.asarray(y_true).astype(bool)
+    ranks = rankdata(np.asarray(scores, dtype=float), axis=1)
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)

@@ -22,6 +22,7 @@ from sklearn.metrics import (
 
 from helpers.evaluate.metrics import (
     BINARY_METRICS,
+    auc_rows,
     classification_metrics,
     metrics_from_counts,
     threshold_at_sensitivity,
@@ -63,6 +64,28 @@ def bootstrap_ci(
     draws = rng.integers(0, len(values), size=(n_boot, len(values)))
     stats = np.apply_along_axis(statistic, 1, values[draws])
     return (float(statistic(values)), *_interval(stats, level))
+
+
+def ci_table(
+    per_item: dict[str, dict[str, np.ndarray]],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    name: str = "method",
+) -> pd.DataFrame:
+    """One row per entry of ``per_item`` (e.g. a method) and, for each score in it
+    (values per image), three columns: ``<score>`` (the mean), ``<score> low`` and
+    ``<score> high`` (the :func:`bootstrap_ci` interval). Notebook 05's localisation and
+    faithfulness tables, and their error bars, come from it."""
+    rows = []
+    for key, scores in per_item.items():
+        row: dict[str, object] = {name: key}
+        for label, values in scores.items():
+            estimate, low, high = bootstrap_ci(values, n_boot=n_boot, level=level, seed=seed)
+            row.update({label: estimate, f"{label} low": low, f"{label} high": high})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -108,9 +131,7 @@ def metrics_with_ci(
         names = metrics or BINARY_METRICS
         with _fast_sklearn():
             if "roc_auc" in names:
-                replicates["roc_auc"] = np.array(
-                    [roc_auc_score(y_true[d], scores[d]) for d in draws]
-                )
+                replicates["roc_auc"] = auc_rows(y_true[draws], scores[draws])
             if "pr_auc" in names:
                 replicates["pr_auc"] = np.array(
                     [average_precision_score(y_true[d], scores[d]) for d in draws]
@@ -250,13 +271,8 @@ def paired_bootstrap_auc(
     two-sided bootstrap p-value (twice the smaller share of replicates on either side of 0)."""
     y_true = np.asarray(y_true).astype(int).ravel()
     draws = stratified_bootstrap_indices(y_true, n_boot, seed)
-    with _fast_sklearn():
-        diffs = np.array(
-            [
-                roc_auc_score(y_true[d], scores_a[d]) - roc_auc_score(y_true[d], scores_b[d])
-                for d in draws
-            ]
-        )
+    scores_a, scores_b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    diffs = auc_rows(y_true[draws], scores_a[draws]) - auc_rows(y_true[draws], scores_b[draws])
     low, high = _interval(diffs, level)
     p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
     return {

@@ -18,6 +18,7 @@ from unittest import mock
 import keras
 import numpy as np
 import tensorflow as tf
+from skimage.segmentation import slic
 
 from helpers.data.preprocess import resize_image
 
@@ -135,7 +136,7 @@ def _quiet():
     """Silence LIME's progress bar, shap's Keras-3 input-structure warning and TF's
     retracing warnings for the duration of one explanation (LIME 0.2 has no switch for
     its tqdm bar)."""
-    from lime import lime_image
+    from lime import lime_image  # deferred: the optional [explain] extra
 
     logger = tf.get_logger()
     level = logger.level
@@ -171,7 +172,6 @@ def slic_segments(image: np.ndarray, n_segments: int = 40, compactness: float = 
     a handful of segments at 28-64 px, too coarse to localise anything. Lower
     ``compactness`` follows edges more closely but merges noisy regions (at 0.1 a
     uniform-noise image becomes one segment); at 1 and above SLIC is nearly a grid."""
-    from skimage.segmentation import slic
 
     gray = np.asarray(image, dtype=float)
     gray = gray[..., 0] if gray.ndim == 3 else gray
@@ -199,7 +199,7 @@ def lime_map(
     (off = the segment's mean, LIME's default), fit a weighted linear model to the class
     probability, and paint each segment with its coefficient. A fresh, seeded explainer
     per call makes the result reproducible. Returns the signed (H, W) map."""
-    from lime import lime_image
+    from lime import lime_image  # deferred: the optional [explain] extra
 
     x = _as_batch(image, model)[0]
     class_index = predicted_class(model, image) if class_index is None else class_index
@@ -238,7 +238,7 @@ def shap_map(
     gradients averaged over baselines drawn from ``background``), summed over channels,
     for the explained class's *probability* (class 0 of a one-output model: the negated
     map). ``DeepExplainer`` is not used: it fails on some layer types. Returns (H, W)."""
-    import shap
+    import shap  # deferred: the optional [explain] extra
 
     x = _as_batch(image, model)
     class_index = predicted_class(model, image) if class_index is None else class_index

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
 
 
 def split_touching(mask: np.ndarray, min_distance: int) -> tuple[np.ndarray, int]:
     """Label a binary mask, splitting blobs that touch: watershed on the distance
     transform, one seed per local maximum at least ``min_distance`` pixels apart.
     Returns (labels, count) like ``scipy.ndimage.label``."""
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
 
     distance = ndimage.distance_transform_edt(mask)
     components, _ = ndimage.label(mask, structure=np.ones((3, 3)))

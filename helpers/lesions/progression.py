@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score
 
 from helpers.data.phantoms import VisitSeries, fingerprint, make_visit_series
 from helpers.models.cnn_gru import progression_model
@@ -90,7 +91,6 @@ def trend_from_change(change: np.ndarray, tolerance: float) -> np.ndarray:
 
 def fit_tolerance(change: np.ndarray, trend: np.ndarray) -> float:
     """The tolerance that maximises balanced accuracy (choose it on validation data)."""
-    from sklearn.metrics import balanced_accuracy_score
 
     candidates = np.linspace(0.0, 0.5, 101)
     scores = [balanced_accuracy_score(trend, trend_from_change(change, c)) for c in candidates]

@@ -390,7 +390,7 @@ def model_flops(model) -> int:
     MultiHeadAttention (projections and the two attention products); other layers are
     cheap and not counted. Used for the scaling curves of ``09_large_models``; training
     costs about 3x the forward FLOPs per image (forward + backward)."""
-    import keras
+    import keras  # deferred: the NumPy reference imports no TensorFlow
 
     total = 0
     for layer in model.layers:

@@ -11,8 +11,11 @@ no TensorFlow memory yet.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import gc
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -36,11 +39,8 @@ def release_memory() -> None:
     models in one process, and TensorFlow keeps their functions until the session is cleared.
     This slows the growth but does not stop it (measured: about 0.05-0.1 GB per ViT stays
     behind), which is why long grids run in a fresh process (``scaling_grid(isolate=True)``)."""
-    import ctypes
-    import gc
-    import sys
 
-    import keras
+    import keras  # deferred: planning a grid must not import TensorFlow
 
     keras.backend.clear_session()
     gc.collect()
