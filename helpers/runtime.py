@@ -150,6 +150,9 @@ def setup(seed: int | None = None, *, threads: int | None = None) -> str:
     ``seed`` is given) :func:`set_seed` with ``threads``. Returns a one-line environment
     summary to print. Without a seed TensorFlow is not imported (notebook 09's kernel)."""
     short_warnings()
+    # tqdm.auto (imported by pooch, LIME and SHAP) warns that Jupyter widgets are missing;
+    # progress bars fall back to text, so the warning is noise in a stored notebook.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     use_style()
     if seed is not None:
         set_seed(seed, threads=threads)

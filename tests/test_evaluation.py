@@ -104,6 +104,8 @@ def test_delong_matches_scikit_learn_auc_and_the_paired_bootstrap():
     boot = evaluation.paired_bootstrap_auc(y, a, b, n_boot=1000)
     assert boot["difference"] == pytest.approx(result["difference"])
     assert (boot["high"] - boot["low"]) / 3.92 == pytest.approx(result["se"], rel=0.25)
+    clear = evaluation.paired_bootstrap_auc(y, a, -a, n_boot=99)
+    assert clear["p_value"] == pytest.approx(2 / 100), "never 0: (1 + count) / (1 + B), twice"
     same = evaluation.delong_test(y, a, a)
     assert same["difference"] == 0 and same["p_value"] == 1.0
     # Ties count half, as in the Mann-Whitney statistic.

@@ -10,7 +10,10 @@ usable on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,6 +97,26 @@ def save_savedmodel(model: keras.Model, folder: str | Path, info: ModelInfo) -> 
     return folder
 
 
+@contextlib.contextmanager
+def native_output_silenced():
+    """Send what C++ code writes to the process's stdout and stderr (file descriptors 1 and
+    2) to /dev/null for the block: the TFLite converter and the LiteRT interpreter print
+    status lines there that TF_CPP_MIN_LOG_LEVEL does not reach, and a notebook would store
+    them. Python-level output and exceptions are unaffected."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    try:
+        with open(os.devnull, "w") as null:
+            for fd in (1, 2):
+                os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def tflite_bytes(
     saved_model: str | Path, variant: str, representative: np.ndarray | None = None
 ) -> bytes:
@@ -121,7 +144,8 @@ def tflite_bytes(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with native_output_silenced():  # the converter prints its settings from C++
+        return converter.convert()
 
 
 def save_tflite(
@@ -148,7 +172,8 @@ class LiteModel:
 
         self.path = Path(path)
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            with native_output_silenced():  # LiteRT announces its XNNPACK delegate from C++
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"{self.path}: not a loadable TFLite model: {exc}") from exc
         self.input = self.interpreter.get_input_details()[0]

@@ -268,18 +268,20 @@ def paired_bootstrap_auc(
     seed: int = 0,
 ) -> dict[str, float]:
     """AUC(a) - AUC(b) on the same stratified replicates, its percentile interval and a
-    two-sided bootstrap p-value (twice the smaller share of replicates on either side of 0)."""
+    two-sided bootstrap p-value: twice the smaller of (1 + replicates on each side of 0) /
+    (1 + n_boot), so it is never 0 and at least 2 / (n_boot + 1) (Davison & Hinkley 1997)."""
     y_true = np.asarray(y_true).astype(int).ravel()
     draws = stratified_bootstrap_indices(y_true, n_boot, seed)
     scores_a, scores_b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     diffs = auc_rows(y_true[draws], scores_a[draws]) - auc_rows(y_true[draws], scores_b[draws])
     low, high = _interval(diffs, level)
-    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    below, above = int((diffs <= 0).sum()), int((diffs >= 0).sum())
+    p = 2 * (1 + min(below, above)) / (1 + n_boot)
     return {
         "difference": float(roc_auc_score(y_true, scores_a) - roc_auc_score(y_true, scores_b)),
         "low": low,
         "high": high,
-        "p_value": float(min(max(p, 1.0 / n_boot), 1.0)),
+        "p_value": float(min(p, 1.0)),
     }
 
 
