@@ -172,7 +172,7 @@ class LiteModel:
 
         self.path = Path(path)
         try:
-            with native_output_silenced():  # LiteRT announces its XNNPACK delegate from C++
+            with native_output_silenced():  # LiteRT may print from C++ while loading
                 self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"{self.path}: not a loadable TFLite model: {exc}") from exc
@@ -187,7 +187,8 @@ class LiteModel:
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self.interpreter.resize_tensor_input(self.input["index"], [batch, *self.input_shape])
-            self.interpreter.allocate_tensors()
+            with native_output_silenced():  # the first allocation announces XNNPACK from C++
+                self.interpreter.allocate_tensors()
             self._batch = batch
 
     def predict(self, images: np.ndarray) -> np.ndarray:
