@@ -32,22 +32,11 @@ from helpers.evaluate.metrics import youden_threshold
 from helpers.runtime import set_seed, short_warnings
 from helpers.train import recipes
 from helpers.train.cache import load_or_train
-from helpers.train.config import TrainConfig
 from helpers.train.engine import predict_scores, train
 
 #: The article's setting (the improved recipe is helpers.train.recipes.IMPROVED_RECIPE).
-SEED_AT_ARTICLE_SIZE = TrainConfig(
-    model="seed_cnn",
-    input_size=256,
-    channels=3,
-    epochs=3,
-    batch_size=32,
-    optimizer="adam",
-    learning_rate=1e-3,
-    schedule="constant",
-    augment=0.0,
-    class_weight=False,
-    patience=None,
+SEED_AT_ARTICLE_SIZE = replace(
+    recipes.SEED_RECIPE, input_size=256, channels=3, epochs=3, batch_size=32, keep="best"
 )
 
 

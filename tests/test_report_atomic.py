@@ -71,6 +71,7 @@ def test_one_auc_for_every_task_kind_and_for_bootstrap_rows():
     scores = np.eye(3)[multi] + rng.normal(size=(200, 3))
     expected = np.mean([roc_auc_score(multi == k, scores[:, k]) for k in range(3)])
     assert auc_score(multi, scores, "multi-class") == pytest.approx(expected)
+    assert auc_score(multi, scores, "ordinal") == auc_score(multi, scores, "multi-class")
     labels = rng.integers(0, 2, (200, 4))
     assert auc_score(labels, labels + rng.normal(size=(200, 4)), "multi-label") > 0.6
     with pytest.raises(ValueError, match="kind"):

@@ -149,18 +149,21 @@ def auc_score(y_true: np.ndarray, scores: np.ndarray, kind: str = "binary") -> f
     """ROC AUC, the one definition every notebook and the training engine use (MedMNIST's
     evaluator defines it the same way). ``kind``: ``"binary"`` (scores: probability of
     class 1), ``"multi-class"`` (integer labels, scores (N, K): macro mean of the
-    one-vs-rest AUCs over the classes present; the scores need not sum to 1) or
-    ``"multi-label"`` (0/1 labels (N, L): macro mean over the labels that have both values)."""
+    one-vs-rest AUCs over the classes present; the scores need not sum to 1; ``"ordinal"``
+    is scored the same way) or ``"multi-label"`` (0/1 labels (N, L): macro mean over the
+    labels that have both values). ``kind`` is :attr:`MedMNISTInfo.task_kind`."""
     y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
     if kind == "binary":
         return float(roc_auc_score(y_true.ravel(), scores.ravel()))
-    if kind == "multi-class":
+    if kind in ("multi-class", "ordinal"):
         y_true = y_true.ravel()
         pairs = [(y_true == k, scores[:, k]) for k in range(scores.shape[1])]
     elif kind == "multi-label":
         pairs = [(y_true[:, k], scores[:, k]) for k in range(scores.shape[1])]
     else:
-        raise ValueError(f"kind must be 'binary', 'multi-class' or 'multi-label', not {kind!r}")
+        raise ValueError(
+            f"kind must be 'binary', 'multi-class', 'ordinal' or 'multi-label', not {kind!r}"
+        )
     aucs = [roc_auc_score(truth, score) for truth, score in pairs if 0 < np.sum(truth) < len(truth)]
     if not aucs:
         raise ValueError(

@@ -159,28 +159,12 @@ def roc_with_band(
     """The ROC curve on a grid of false-positive rates with a pointwise bootstrap band:
     columns fpr, tpr, low, high (vertical averaging of stratified replicates)."""
     grid = np.linspace(0.0, 1.0, 201) if grid is None else np.asarray(grid)
-    y_true = np.asarray(y_true).astype(int).ravel()
 
     def curve(y, s):
         fpr, tpr, _ = roc_curve(y, s)
         return np.interp(grid, fpr, tpr)
 
-    with _fast_sklearn():
-        curves = np.array(
-            [
-                curve(y_true[d], scores[d])
-                for d in stratified_bootstrap_indices(y_true, n_boot, seed)
-            ]
-        )
-    alpha = (1.0 - level) / 2.0
-    return pd.DataFrame(
-        {
-            "fpr": grid,
-            "tpr": curve(y_true, scores),
-            "low": np.quantile(curves, alpha, axis=0),
-            "high": np.quantile(curves, 1.0 - alpha, axis=0),
-        }
-    )
+    return _curve_band(y_true, scores, curve, grid, ("fpr", "tpr"), n_boot, level, seed)
 
 
 def pr_with_band(
@@ -196,7 +180,6 @@ def pr_with_band(
     columns recall, precision, low, high. Precision at a recall is the best precision
     reachable at that recall or more (the usual interpolation)."""
     grid = np.linspace(0.0, 1.0, 201) if grid is None else np.asarray(grid)
-    y_true = np.asarray(y_true).astype(int).ravel()
 
     def curve(y, s):
         precision, recall, _ = precision_recall_curve(y, s)
@@ -204,6 +187,13 @@ def pr_with_band(
         envelope = np.maximum.accumulate(precision)
         return np.interp(grid, recall[::-1], envelope[::-1])
 
+    return _curve_band(y_true, scores, curve, grid, ("recall", "precision"), n_boot, level, seed)
+
+
+def _curve_band(y_true, scores, curve, grid, names, n_boot, level, seed) -> pd.DataFrame:
+    """A curve sampled on ``grid`` (``curve(y, s)``) with its pointwise band over stratified
+    bootstrap replicates: columns ``names[0]`` (the grid), ``names[1]``, low, high."""
+    y_true = np.asarray(y_true).astype(int).ravel()
     with _fast_sklearn():
         curves = np.array(
             [
@@ -214,8 +204,8 @@ def pr_with_band(
     alpha = (1.0 - level) / 2.0
     return pd.DataFrame(
         {
-            "recall": grid,
-            "precision": curve(y_true, scores),
+            names[0]: grid,
+            names[1]: curve(y_true, scores),
             "low": np.quantile(curves, alpha, axis=0),
             "high": np.quantile(curves, 1.0 - alpha, axis=0),
         }

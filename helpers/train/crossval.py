@@ -42,7 +42,7 @@ def cross_validate(
         raise ValueError(f"k must be at least 2, not {k}")
     images = np.concatenate([data.images["train"], data.images["val"]])
     labels = np.concatenate([data.labels["train"], data.labels["val"]])
-    kind = "multi-class" if data.info.task_kind == "ordinal" else data.info.task_kind
+    kind = data.info.task_kind
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     rows = []
     for fold, (rest, held) in enumerate(folds.split(images, _strata(labels)), start=1):

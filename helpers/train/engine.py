@@ -345,7 +345,6 @@ def train(
     set_seed(config.seed)
     dataset = data if data is not None else load_medmnist(config.dataset, config.size)
     kind = dataset.info.task_kind
-    metric_kind = "multi-class" if kind == "ordinal" else kind
     x_train, y_train = dataset.split("train")
     keep = stratified_subset(y_train, config.train_fraction, config.seed)
     x_train, y_train = x_train[keep], y_train[keep]
@@ -379,7 +378,7 @@ def train(
         epochs=config.epochs,
         n_train=len(x_train),
         batch_size=config.batch_size,
-        score=lambda m: auc_score(y_val, predict_scores(m, x_val, config), metric_kind),
+        score=lambda m: auc_score(y_val, predict_scores(m, x_val, config), kind),
         patience=config.patience,
         max_seconds=config.max_seconds,
         stop_at=config.stop_at_auc,

@@ -64,7 +64,7 @@ def scaling_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -
     test_auc = auc_score(
         y_test,
         predict_scores(result.model, x_test, config),
-        "multi-class" if data.info.task_kind == "ordinal" else data.info.task_kind,
+        data.info.task_kind,
     )
     n_train = max(1, int(round(len(data.split("train")[1]) * config.train_fraction)))
     epochs_run = len(result.history["epochs"])
