@@ -1,7 +1,8 @@
 # Each command sets up what it needs:
 #   make reproduce   execute every notebook in order (papermill), rewriting figures/ and the
 #                    README's measured numbers (tools/render_readme.py)
-#   make test        lint (ruff, import layers), unit tests, then every notebook under nbval
+#   make test        lint (ruff, import layers), unit tests, notebooks 00-02 under nbval as
+#                    stored, and 03-09 run end to end with small parameters (make smoke)
 #   make lab         JupyterLab on the notebooks
 #   make bench       the training and deployment benchmarks (helpers.bench), printed
 # The environment is a git-ignored virtualenv in .venv with the exact versions of
@@ -21,7 +22,12 @@ export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
-.PHONY: reproduce test lint unit notebooks lab bench env lock clean
+.PHONY: reproduce test lint unit notebooks smoke lab bench env lock clean
+
+# Notebooks cheap enough to re-run as stored under nbval; 03-09 train models for minutes and
+# are run with small parameters instead (tests/test_notebooks.py, `make smoke`).
+NBVAL_NOTEBOOKS := notebooks/00_index.ipynb notebooks/01_data.ipynb notebooks/02_cnn_math.ipynb
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
 env: $(STAMP)
 
@@ -46,15 +52,17 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
 test: lint
-	$(PY) -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
-	    --nbval-cell-timeout=900 -q -rs; rc=$$?; \
+	$(PY) -m pytest -p no:cacheprovider tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 unit: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests -q
+	$(PY) -m pytest -p no:cacheprovider tests -m "not notebook" -q
+
+smoke: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider tests/test_notebooks.py -q -rs
 
 notebooks: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -q
+	$(PY) -m pytest -p no:cacheprovider $(NBVAL_NOTEBOOKS) $(NBVAL) -q
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb

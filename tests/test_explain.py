@@ -4,6 +4,8 @@ model; the scoring functions (sanity checks, deletion/insertion, localisation) b
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -161,6 +163,11 @@ def test_rank_correlation_and_cascading_randomization(quadrant_model):
     assert ee.rank_correlation(a, a) == pytest.approx(1.0)
     assert ee.rank_correlation(a, -a, absolute=False) == pytest.approx(-1.0)
     assert np.isnan(ee.rank_correlation(a, np.zeros_like(a)))
+    flat = np.zeros_like(a)
+    assert ee.mean_rank_correlation([a, a], [a, flat]) == pytest.approx(1.0)  # constant left out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" when every map is constant
+        assert np.isnan(ee.mean_rank_correlation([a, a], [flat, flat]))
     from helpers.models.cnn import compact_cnn
 
     keras.utils.set_random_seed(1)

@@ -96,6 +96,21 @@ def test_frechet_distance_known_values():
     assert frechet_distance(a, scaled) == pytest.approx(3.0, abs=0.3)  # Tr(I + 4I - 2*2I)
 
 
+def test_frechet_distance_with_fewer_samples_than_features_is_finite_and_quiet():
+    import warnings
+
+    from helpers.evaluate.generative import frechet_distance
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((20, 64)), rng.standard_normal((20, 64)) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the singular covariance product warns without the offset
+        distance = frechet_distance(a, b)
+        same = frechet_distance(a, a)
+    assert np.isfinite(distance) and distance > 60  # ||mu||^2 alone is about 64
+    assert same == pytest.approx(0.0, abs=1e-3)
+
+
 def test_vae_learns_and_samples_reproducibly(phantom_data):
     from helpers.evaluate.generative import feature_model
     from helpers.models.vae import sample, train_vae

@@ -23,6 +23,19 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> flo
     return float(stats.spearmanr(a, b).statistic)
 
 
+def mean_rank_correlation(
+    maps_a: list[np.ndarray], maps_b: list[np.ndarray], absolute: bool = True
+) -> float:
+    """Mean :func:`rank_correlation` over paired maps, leaving out pairs with a constant map
+    (a fully randomised network can give one); NaN when every pair has one. Notebook 05's
+    cascading-randomisation table."""
+    values = np.array(
+        [rank_correlation(a, b, absolute) for a, b in zip(maps_a, maps_b, strict=True)]
+    )
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def weight_groups(model: keras.Model) -> list[list[keras.layers.Layer]]:
     """The model's trainable blocks in forward order: each layer with weights starts a
     block, except batch norm, which joins the layer before it (conv + its BN)."""

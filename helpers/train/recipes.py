@@ -52,10 +52,13 @@ SMALL_DATA_IMPROVED_LR = 1e-3
 RECIPES = {"seed": SEED_RECIPE, "improved": IMPROVED_RECIPE}
 
 
-def recipe(name: str, dataset: str, **changes) -> TrainConfig:
+def recipe(name: str, dataset: str, epochs: int | None = None, **changes) -> TrainConfig:
     """The ``"seed"`` or ``"improved"`` :class:`TrainConfig` for ``dataset`` (28 px), with
     the small-data schedule when its published training split has fewer than
-    :data:`SMALL_DATA_LIMIT` images, then any ``changes`` (e.g. ``seed=1``)."""
+    :data:`SMALL_DATA_LIMIT` images, then any ``changes`` (e.g. ``seed=1``).
+
+    ``epochs`` None keeps the recipe's schedule (the models notebook 03 trained and cached);
+    a number replaces it, as the notebooks' ``RECIPE_EPOCHS`` parameter does for a short run."""
     if name not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, not {name!r}")
     n_train = medmnist_info(dataset, RECIPES[name].size).n_samples["train"]
@@ -67,4 +70,6 @@ def recipe(name: str, dataset: str, **changes) -> TrainConfig:
         else:
             small["learning_rate"] = SMALL_DATA_IMPROVED_LR
         config = dataclasses.replace(config, **small)
+    if epochs is not None:
+        changes["epochs"] = epochs
     return dataclasses.replace(config, **changes)

@@ -1,0 +1,164 @@
+"""Every training notebook (03-09), run top to bottom in a fresh kernel with small parameters.
+
+``make reproduce`` runs the notebooks on their default parameters (tens of minutes, the
+committed outputs); nbval re-runs the cheap notebooks 00-02 as stored (``make test``). For
+03-09 a default run trains for minutes per model, so here papermill injects the small
+parameters of :data:`SMOKE` instead: the same cells, the same code paths, a few epochs on
+small grids. Each run writes into a temporary repository root (``MEDIMG_ROOT``), so
+``figures/`` and the model cache of the checkout are left alone, and must
+
+- finish without an error (papermill raises on the first failing cell),
+- write nothing to stderr (stored outputs carry none either),
+- reproduce the stored output of every cell marked ``# NBVAL_CHECK_OUTPUT`` (those cells
+  do not depend on how long a model trained), and
+- save every figure and table that the committed run saved (``figures/NN_*``).
+
+Run alone with ``make smoke``; ``make test`` includes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REAL_DATA
+
+# The user's download cache, captured before the autouse fixture points it at an empty folder:
+# the notebooks read the real data, as they do in `make reproduce` (or download it once).
+USER_DOWNLOAD_CACHE = os.environ.get("MEDIMG_CACHE_DIR")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+FIGURES = ROOT / "figures"
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+#: Small parameters per notebook: each run takes a minute or two on two CPU cores.
+SMOKE: dict[str, dict] = {
+    "03_training.ipynb": {"EPOCHS": 2, "SECOND_EPOCHS": 2, "ARTICLE_STEPS": 2},
+    "04_evaluation.ipynb": {"RECIPE_EPOCHS": 2, "N_BOOT": 50, "CV_FOLDS": 2},
+    "05_explainability.ipynb": {
+        "RECIPE_EPOCHS": 2,
+        "PHANTOM": {"n_train": 300, "n_val": 100, "n_test": 100, "epochs": 3},
+        "N_LOCALISE": 6,
+        "N_FAITHFUL": 4,
+        "N_SANITY": 3,
+        "LIME_SAMPLES": 40,
+        "SHAP_SAMPLES": 4,
+        "SHAP_BACKGROUND": 8,
+        "IG_STEPS": 8,
+        "DELETION_STEPS": 4,
+        "N_BOOT": 50,
+    },
+    "06_segmentation_detection.ipynb": {
+        "N_TRAIN": 120,
+        "N_VAL": 40,
+        "N_TEST": 40,
+        "EPOCHS": 2,
+        "N_TUNE": 40,
+    },
+    "07_progression.ipynb": {"N_TRAIN": 60, "N_VAL": 30, "N_TEST": 40, "EPOCHS": 3},
+    "08_deployment.ipynb": {"RECIPE_EPOCHS": 2, "REPEATS": 20, "N_REPRESENTATIVE": 20},
+    "09_large_models.ipynb": {
+        "RECIPE_EPOCHS": 2,
+        "GRID_CHANGES": {
+            "widths": [2, 8],
+            "seeds": [0, 1],
+            "epochs": 1,
+            "fractions": [0.1, 1.0],
+            "min_steps": 10,
+            "augment_seeds": [0, 1],
+            "vae_epochs": 2,
+            "vae_samples": 50,
+            "transfer_epochs": 1,
+            "transfer_fraction": 0.05,
+        },
+    },
+}
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _text(outputs: list[dict]) -> list[str]:
+    """The comparable text of a cell's outputs: streams and plain-text results."""
+    texts = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            texts.append("".join(out["text"]))
+        elif "data" in out and "text/plain" in out["data"]:
+            texts.append("".join(out["data"]["text/plain"]))
+    return texts
+
+
+def _saved_names(notebook: str, folder: Path) -> set[str]:
+    prefix = notebook.split("_")[0] + "_"
+    return {p.name for p in folder.glob(prefix + "*") if p.suffix in {".png", ".csv", ".md"}}
+
+
+def test_every_training_notebook_has_smoke_parameters():
+    """A new notebook gets small parameters here (or is cheap enough for nbval)."""
+    present = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    cheap = {name for name in present if name[:2] in {"00", "01", "02"}}
+    assert present - cheap == set(SMOKE), "SMOKE must list exactly the notebooks 03 onwards"
+
+
+def test_smoke_parameters_exist_in_parameters_cells():
+    """Every injected name is a parameter of its notebook (a typo would be silently ignored)."""
+    for name, params in SMOKE.items():
+        nb = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+        cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+        defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)\s*=", _source(cell), flags=re.M))
+        assert set(params) <= defined, f"{name}: not parameters: {set(params) - defined}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", sorted(SMOKE))
+def test_notebook_runs_with_small_parameters(notebook, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    root = tmp_path / "root"
+    (root / "figures").mkdir(parents=True)
+    monkeypatch.setenv("MEDIMG_ROOT", str(root))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    if REAL_DATA is not None:
+        monkeypatch.setenv("MEDMNIST_DATA_DIR", str(REAL_DATA))
+    if USER_DOWNLOAD_CACHE:
+        monkeypatch.setenv("MEDIMG_CACHE_DIR", USER_DOWNLOAD_CACHE)
+    else:
+        monkeypatch.delenv("MEDIMG_CACHE_DIR", raising=False)
+    source = NOTEBOOKS / notebook
+    target = tmp_path / notebook
+    papermill.execute_notebook(
+        str(source),
+        str(target),
+        parameters=SMOKE[notebook],
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    ran = json.loads(target.read_text(encoding="utf-8"))
+    stored = json.loads(source.read_text(encoding="utf-8"))
+
+    stderr = [
+        f"cell {i}: {''.join(out['text'])[:300]}"
+        for i, cell in enumerate(ran["cells"])
+        if cell["cell_type"] == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    ]
+    assert not stderr, f"{notebook} wrote to stderr:\n" + "\n".join(stderr)
+
+    ran_by_source = {_source(c): c for c in ran["cells"] if c["cell_type"] == "code"}
+    for cell in stored["cells"]:
+        if cell["cell_type"] == "code" and CHECK_MARK in _source(cell):
+            again = ran_by_source[_source(cell)]
+            assert _text(again["outputs"]) == _text(cell["outputs"]), (
+                f"{notebook}: a checked cell's output changed:\n{_source(cell)[:200]}"
+            )
+
+    missing = _saved_names(notebook, FIGURES) - _saved_names(notebook, root / "figures")
+    assert not missing, f"{notebook} no longer saves {sorted(missing)}"
