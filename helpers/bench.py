@@ -5,7 +5,8 @@
 model cache, trained first if missing) to every format of :mod:`helpers.deploy.export` in a
 temporary folder and prints, measured in one run with 2 threads: test AUC and agreement
 with Keras per variant, single-image latency (median, p90) of Keras ``model.predict``,
-``model(x)`` and each TFLite variant, batch throughput and size on disk.
+``model(x)`` and each TFLite variant, batch throughput and size on disk, and the cold start
+of the predict command (a fresh process scoring one PNG) with the int8 and the .keras model.
 
 ``training`` trains, in one process, the article's seed CNN as the article runs it
 (256 x 256 x 3 input, Adam at 1e-3, batch 32, no augmentation, no class weights) and the
@@ -21,13 +22,16 @@ import argparse
 import sys
 import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from helpers.data.medmnist import load_medmnist
 from helpers.data.preprocess import to_float
-from helpers.deploy.export import ModelInfo, export_all, load_keras
-from helpers.deploy.latency import parity_table, runners, speed_table
+from helpers.deploy.export import export_all, load_keras
+from helpers.deploy.latency import cold_start_seconds, parity_table, runners, speed_table
+from helpers.deploy.lite import INTENDED_USE, ModelInfo
 from helpers.evaluate.metrics import youden_threshold
 from helpers.runtime import set_seed, short_warnings
 from helpers.train import recipes
@@ -98,13 +102,20 @@ def bench_deployment(threads: int = 2, repeats: int = 200):
         input_shape=list(config.image_shape),
         threshold=threshold,
         source="compact CNN, improved recipe of 03_training, PneumoniaMNIST 28 px",
+        intended_use=dict(INTENDED_USE["pneumoniamnist"]),
     )
     with tempfile.TemporaryDirectory() as folder:
         paths = export_all(run.model, folder, info, representative)
         variants = runners(load_keras(paths["keras"]), paths, threads=threads)
         parity = parity_table(variants, x_test, data.labels["test"], threshold)
         speed = speed_table(variants, x_test, paths, repeats=repeats)
-    return parity, speed
+        film = Path(folder) / "film.png"
+        Image.fromarray(data.images["test"][0]).save(film)
+        cold = {
+            f"predict cold start, {kind} (s)": cold_start_seconds(paths[kind], film)
+            for kind in ("tflite-int8", "keras")
+        }
+    return parity, speed, cold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,10 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     short_warnings()
     if args.what == "deployment":
-        parity, speed = bench_deployment()
+        parity, speed, cold = bench_deployment()
         print(parity.round(4).to_string(index=False))
         print()
         print(speed.round(3).to_string(index=False))
+        print()
+        for name, seconds in cold.items():
+            print(
+                f"{name}: median {np.median(seconds):.2f}, range {seconds.min():.2f}-"
+                f"{seconds.max():.2f} over {len(seconds)} runs"
+            )
         return 0
     rows = bench_training(args.target, args.seed_budget)
     key = f"seconds to val AUC {args.target}"

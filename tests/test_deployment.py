@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from helpers.data.preprocess import to_float
-from helpers.deploy import export, latency, modelcard, predict
+from helpers.deploy import export, latency, lite, modelcard, predict
 from helpers.evaluate.uncertainty import metrics_with_ci
 from helpers.models.cnn import compact_cnn
 from tests.conftest import write_dicom
@@ -28,7 +28,7 @@ def exported(phantom_data, tmp_path_factory):
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
     x = to_float(phantom_data.images["train"])
     model.fit(x, phantom_data.labels["train"].astype("float32"), epochs=3, batch_size=32, verbose=0)
-    info = export.ModelInfo(
+    info = lite.ModelInfo(
         class_names=CLASSES, input_shape=[28, 28, 1], threshold=0.5, source="test model"
     )
     folder = tmp_path_factory.mktemp("exports")
@@ -45,19 +45,19 @@ def test_every_export_agrees_with_keras(exported):
     assert np.allclose(saved.probabilities(x)[:, 1], reference[:, 0], atol=1e-5)
     tolerance = {"float32": 1e-5, "dynamic": 0.05, "int8": 0.1}
     for variant, atol in tolerance.items():
-        lite = export.LiteModel(paths[f"tflite-{variant}"])
-        assert lite.predict(x).shape == reference.shape
-        assert np.abs(lite.predict(x) - reference).max() <= atol, variant
+        runner = lite.LiteModel(paths[f"tflite-{variant}"])
+        assert runner.predict(x).shape == reference.shape
+        assert np.abs(runner.predict(x) - reference).max() <= atol, variant
     sizes = {k: export.size_on_disk(v) for k, v in paths.items()}
     assert (
         sizes["tflite-int8"] < sizes["tflite-float32"]
     )  # (a 4x gap needs more weights than headers)
-    assert export.ModelInfo.load(paths["tflite-int8"]).class_names == CLASSES
+    assert lite.ModelInfo.load(paths["tflite-int8"]).class_names == CLASSES
 
 
 def test_export_errors_are_clear(exported, tmp_path):
     model, paths, _ = exported
-    info = export.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1])
+    info = lite.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1])
     with pytest.raises(ValueError, match="end in .keras"):
         export.save_keras(model, tmp_path / "model.h5", info)
     with pytest.raises(ValueError, match="representative"):
@@ -67,7 +67,7 @@ def test_export_errors_are_clear(exported, tmp_path):
     lonely = tmp_path / "lonely.tflite"
     lonely.write_bytes(paths["tflite-float32"].read_bytes())
     with pytest.raises(FileNotFoundError, match="lonely.tflite.json"):
-        export.ModelInfo.load(lonely)
+        lite.ModelInfo.load(lonely)
 
 
 def _files(folder, data):
@@ -113,27 +113,137 @@ def test_predict_command_reads_every_kind_and_reports_bad_files(exported, tmp_pa
     assert status == 1
     assert "corrupt.png" in err and "missing.png" in err
     rows = {row["file"]: row for row in json.loads(out)}
-    assert len(rows) == 6 + 3  # every good file, the npz stack as three images
-    for row in rows.values():
+    assert len(rows) == 6 + 3 + 2  # every good file, the npz stack as three images, two bad
+    for bad in ("corrupt_png", "missing"):
+        assert rows[str(files[bad])]["status"] == "failed"
+        assert str(files[bad]) in rows[str(files[bad])]["reason"]
+    scored = {name: row for name, row in rows.items() if row["status"] == "scored"}
+    assert len(scored) == 9
+    for row in scored.values():
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert row["predicted"] in CLASSES
     p = {
-        key: rows[str(path)]["probabilities"]["lesion"]
+        key: row["probabilities"]["lesion"]
         for key, path in files.items()
-        if str(path) in rows
+        if (row := scored.get(str(path)))
     }
     expected = float(model(to_float(data.images["test"][:1]), training=False).numpy()[0, 0])
     assert p["small_png"] == pytest.approx(expected, abs=1e-5)  # the same preprocessing as training
     assert p["rgba_png"] == pytest.approx(expected, abs=1e-5)
-    assert p["big16_png"] == pytest.approx(
-        expected, abs=0.05
-    )  # 40x downsampled: antialiased resize
-    assert p["mono1_dcm"] == pytest.approx(
-        p["mono2_dcm"], abs=1e-5
-    )  # MONOCHROME1 is inverted on reading
+    assert p["big16_png"] == pytest.approx(expected, abs=0.05)  # 40x downsampled: antialiased
+    assert p["mono1_dcm"] == pytest.approx(p["mono2_dcm"], abs=1e-5)  # MONOCHROME1 inverted
     assert rows[f"{files['stack_npz']}[0]"]["probabilities"]["lesion"] == pytest.approx(
         expected, abs=1e-5
     )
+
+
+def test_tflite_and_keras_inputs_agree_without_tensorflow_resize(exported, tmp_path, capsys):
+    """The TFLite path prepares images in NumPy (model_input_array), the .keras path with
+    TensorFlow (model_input): the same probabilities for a file that needs resizing."""
+    _, paths, data = exported
+    big = _files(tmp_path, data)["big16_png"]
+    answers = {}
+    for kind in ("keras", "tflite-float32"):
+        assert predict.main(["--model", str(paths[kind]), "--format", "jsonl", str(big)]) == 0
+        answers[kind] = json.loads(capsys.readouterr().out)["probabilities"]["lesion"]
+    assert answers["keras"] == pytest.approx(answers["tflite-float32"], abs=1e-5)
+
+
+def _out_of_scope_files(folder, data):
+    image = data.images["test"][0]
+    files = {"good": folder / "good.png"}
+    Image.fromarray(image).save(files["good"])
+    files["blank"] = folder / "blank.png"
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(files["blank"])
+    files["tiny"] = folder / "tiny.png"
+    Image.fromarray(image[:8, :8]).save(files["tiny"])
+    files["nan_npz"] = folder / "nan.npz"
+    nan_image = to_float(image[None])[0, ..., 0].copy()
+    nan_image[3, 3] = np.nan
+    np.savez(files["nan_npz"], image=nan_image)
+    pixels = image.astype(np.uint16) * 16
+    files["mr_dcm"] = write_dicom(folder / "mr.dcm", pixels, modality="MR")
+    files["knee_dcm"] = write_dicom(folder / "knee.dcm", pixels, modality="DX", body_part="KNEE")
+    files["chest_dcm"] = write_dicom(folder / "chest.dcm", pixels, modality="DX", body_part="CHEST")
+    return files
+
+
+@pytest.fixture
+def scoped_model(exported, tmp_path):
+    """The float32 TFLite export with an intended use in its sidecar: chest radiographs."""
+    _, paths, _ = exported
+    target = tmp_path / "scoped.tflite"
+    target.write_bytes(paths["tflite-float32"].read_bytes())
+    info = lite.ModelInfo.load(paths["tflite-float32"])
+    info.intended_use = {"modalities": ["CR", "DX"], "body_parts": ["CHEST"]}
+    info.save(target)
+    return target
+
+
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("blank", "blank image"),
+        ("tiny", "8 x 8 pixels: smaller than 16"),
+        ("nan_npz", "not finite"),
+        ("mr_dcm", "Modality MR is outside the intended use (CR, DX)"),
+        ("knee_dcm", "BodyPartExamined KNEE is outside the intended use (CHEST)"),
+    ],
+)
+def test_predict_refuses_what_it_cannot_judge(
+    exported, scoped_model, tmp_path, capsys, kind, reason
+):
+    _, _, data = exported
+    files = _out_of_scope_files(tmp_path, data)
+    status = predict.main(["--model", str(scoped_model), "--format", "jsonl", str(files[kind])])
+    out, err = capsys.readouterr()
+    row = json.loads(out)
+    assert status == 1 and row["status"] == "refused" and row["probabilities"] == {}
+    assert row["predicted"] is None and reason in row["reason"] and "out of scope" in row["reason"]
+    assert str(files[kind]) in err
+
+
+def test_predict_batch_of_good_and_bad_files_scores_every_good_one(
+    exported, scoped_model, tmp_path, capsys
+):
+    _, _, data = exported
+    (tmp_path / "more").mkdir()
+    files = {**_out_of_scope_files(tmp_path, data), **_files(tmp_path / "more", data)}
+    (tmp_path / "more" / "not_an_image.png").write_text("hello")
+    names = [*map(str, files.values()), str(tmp_path / "more" / "not_an_image.png")]
+    status = predict.main(["--model", str(scoped_model), "--format", "csv", *names])
+    out, _ = capsys.readouterr()
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(out)))
+    by_file = {row["file"]: row for row in rows}
+    assert status == 1
+    assert set(names) <= {name.split("[")[0] for name in by_file}  # one row per file at least
+    for key in ("good", "chest_dcm", "small_png", "big16_png", "rgba_png", "rgb_jpg"):
+        assert by_file[str(files[key])]["status"] == "scored", key
+    for key in ("blank", "tiny", "nan_npz", "mr_dcm", "knee_dcm"):
+        assert by_file[str(files[key])]["status"] == "refused", key
+    for key in ("corrupt_png", "missing"):
+        assert by_file[str(files[key])]["status"] == "failed", key
+    assert by_file[names[-1]]["status"] == "failed"
+    # CT is not in the intended use: the default write_dicom modality
+    assert by_file[str(files["mono2_dcm"])]["status"] == "refused"
+
+
+def test_predict_output_formats_stream_rows(exported, tmp_path, capsys):
+    _, paths, data = exported
+    files = _files(tmp_path, data)
+    names = [str(files["small_png"]), str(files["corrupt_png"])]
+    assert predict.main(["--model", str(paths["tflite-int8"]), "--format", "table", *names]) == 1
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["file", "status", "P(normal)"] and len(table) == 3
+    assert table[1].split()[1] == "scored" and table[2].split()[1] == "failed"
+    assert predict.main(["--model", str(paths["tflite-int8"]), "--format", "jsonl", *names]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["scored", "failed"]
+    assert predict.main(["--model", str(paths["tflite-int8"]), "--json", names[1]]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "failed"
 
 
 def test_predict_table_gradcam_and_model_errors(exported, tmp_path, capsys):
@@ -152,7 +262,7 @@ def test_predict_table_gradcam_and_model_errors(exported, tmp_path, capsys):
         ["--model", str(paths["tflite-int8"]), "--gradcam", str(overlays), str(files["small_png"])]
     )
     out, err = capsys.readouterr()
-    assert status == 1 and "needs the .keras model" in err and "small.png" in out
+    assert status == 2 and "needs the .keras model" in err and out == ""
     assert predict.main(["--model", str(tmp_path / "nope.keras"), str(files["small_png"])]) == 2
     assert "nope.keras" in capsys.readouterr().err
     from helpers.__main__ import main as package_main
@@ -161,6 +271,26 @@ def test_predict_table_gradcam_and_model_errors(exported, tmp_path, capsys):
         package_main(["predict", "--model", str(paths["tflite-dynamic"]), str(files["small_png"])])
         == 0
     )
+
+
+def test_predict_with_a_tflite_model_never_imports_tensorflow(exported, tmp_path):
+    """Cold start: a .tflite model is read, judged, prepared and scored without TensorFlow."""
+    import subprocess
+    import sys
+
+    _, paths, data = exported
+    files = _files(tmp_path, data)
+    code = (
+        "import sys\n"
+        "from helpers.deploy import predict\n"
+        f"status = predict.main(['--model', {str(paths['tflite-int8'])!r}, "
+        f"{str(files['big16_png'])!r}, {str(files['mono2_dcm'])!r}, {str(files['stack_npz'])!r}])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("scored") == 5
 
 
 def test_npz_errors_name_the_file(tmp_path):
@@ -183,7 +313,7 @@ def test_latency_tables_and_model_card(exported, phantom_data):
     assert parity.loc[parity.variant == "TFLite float32", "same class as Keras"].iloc[0] == 1.0
     speed = latency.speed_table(run, x, paths, repeats=3, batch=16)
     assert (speed["latency median (ms)"] > 0).all() and speed["size on disk (kB)"].notna().all()
-    info = export.ModelInfo.load(paths["keras"])
+    info = lite.ModelInfo.load(paths["keras"])
     metrics = metrics_with_ci(
         data.labels["test"], model.predict(x, verbose=0)[:, 0], 0.5, n_boot=50
     )

@@ -67,3 +67,28 @@ def test_augmentation_strength_scales_every_magnitude():
     weak = augmentation(strength=0.5).layers
     assert weak[0].factor == (-0.02, 0.02) or tuple(weak[0].factor) == (-0.02, 0.02)
     assert weak[1].height_factor in (0.04, (-0.04, 0.04))
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [((1120, 1120, 1), 28), ((28, 28, 1), 64), ((300, 200, 3), 28), ((33, 57, 1), 28)],
+)
+def test_model_input_array_equals_model_input(shape, size):
+    """The NumPy twin (TFLite predict, no TensorFlow) resizes and converts as TF does."""
+    from helpers.data.preprocess import model_input, model_input_array
+
+    x = np.random.default_rng(0).random((2, *shape)).astype(np.float32)
+    for channels in (1, 3):
+        expected = model_input(x, size, channels).numpy()
+        got = model_input_array(x, size, channels)
+        assert got.shape == expected.shape and got.dtype == np.float32
+        assert np.abs(got - expected).max() < 1e-5
+
+
+def test_model_input_array_rejects_what_model_input_rejects():
+    from helpers.data.preprocess import model_input_array
+
+    with pytest.raises(ValueError, match="batch"):
+        model_input_array(np.zeros((28, 28, 1)), 28)
+    with pytest.raises(ValueError, match="cannot convert 2 channels"):
+        model_input_array(np.zeros((1, 28, 28, 2)), 28, 3)

@@ -2,7 +2,10 @@
 parameters (``make reproduce``). Prints wall time and peak memory (resident set of the
 kernel and its children, sampled every 0.2 s) per notebook.
 
-Usage: python tools/run_notebooks.py [NOTEBOOK ...]   (default: notebooks/[0-9]*.ipynb)
+Usage: python tools/run_notebooks.py [--no-times] [NOTEBOOK ...]   (default: every notebook)
+
+``--no-times`` leaves ``figures/00_run_times.csv`` as it is: for re-running a notebook whose
+models were not trained from an empty cache in reading order, whose minutes would mislead.
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ def execute(path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    record_times = "--no-times" not in argv
+    argv = [a for a in argv if a != "--no-times"]
     paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     rows, failures = [], []
     for path in paths:
@@ -122,7 +127,8 @@ def main(argv: list[str]) -> int:
         seconds = time.perf_counter() - start
         rows.append((path.name, seconds, memory.peak / 1e9))
         print(f"   {seconds:6.1f} s, peak {memory.peak / 1e9:.2f} GB", flush=True)
-    write_run_times(rows)
+    if record_times:
+        write_run_times(rows)
     print("\nnotebook | minutes | peak GB")
     for name, seconds, peak in rows:
         print(f"{name} | {seconds / 60:.1f} | {peak:.2f}")

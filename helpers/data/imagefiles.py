@@ -390,12 +390,14 @@ def write_dicom(
     window: tuple[float, float] | None = None,
     patient_name: str = "Anonymous",
     patient_id: str = "",
+    body_part: str | None = None,
     with_pixels: bool = True,
 ) -> Path:
     """Write a minimal valid DICOM file (Secondary Capture, uint16 pixels, explicit VR
     little endian) with pydicom, atomically. For demonstrations and tests: the predict
     command and de-identification in ``notebooks/08_deployment.ipynb`` read such files.
-    ``bits_stored`` below 16 (e.g. 12) declares how many bits the values use."""
+    ``bits_stored`` below 16 (e.g. 12) declares how many bits the values use; ``body_part``
+    sets BodyPartExamined (e.g. "CHEST")."""
     import pydicom  # deferred like read_dicom: reading PNGs needs no pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset  # deferred: with pydicom
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
@@ -420,6 +422,8 @@ def write_dicom(
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
+    if body_part is not None:
+        ds.BodyPartExamined = body_part
     if with_pixels:
         ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
     with atomic.staged_file(path) as staging:

@@ -3,18 +3,14 @@ native ``.keras`` file (reloaded with ``safe_mode=True``), a TensorFlow SavedMod
 TFLite in float32, dynamic-range and full-int8 quantisation, run with the LiteRT
 interpreter (``ai-edge-litert``). Taught in ``notebooks/08_deployment.ipynb``.
 
-Every export sits beside a ``<name>.json`` sidecar (class names, input shape,
-decision threshold, source) that :mod:`helpers.deploy.predict` reads, so a model file is
-usable on its own.
+Every export sits beside a ``<name>.json`` sidecar (:class:`helpers.deploy.lite.ModelInfo`:
+class names, input shape, decision threshold, source, intended use) that
+:mod:`helpers.deploy.predict` reads, so a model file is usable on its own. Running a TFLite
+export needs no TensorFlow: :class:`helpers.deploy.lite.LiteModel`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -22,44 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import atomic
+from helpers.deploy.lite import ModelInfo, native_output_silenced
 from helpers.models.registry import CUSTOM_OBJECTS  # noqa: F401  (registers custom layers and losses)
 
 TFLITE_VARIANTS = ("float32", "dynamic", "int8")
-
-
-@dataclass
-class ModelInfo:
-    """What a deployed model needs besides its weights."""
-
-    class_names: list[str]
-    input_shape: list[int]  # (height, width, channels) the model takes
-    threshold: float = 0.5  # on the probability of class 1 (binary models)
-    source: str = ""  # dataset / recipe it was trained with
-    extra: dict = field(default_factory=dict)
-
-    def save(self, model_path: Path) -> Path:
-        path = sidecar_path(model_path)
-        atomic.write_text(path, json.dumps(asdict(self), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, model_path: str | Path) -> ModelInfo:
-        path = sidecar_path(Path(model_path))
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{model_path}: no model description {path.name} beside it "
-                "(written by helpers.deploy.export when the model is exported)"
-            )
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"{path}: not a valid model description: {exc}") from exc
-
-
-def sidecar_path(model_path: Path) -> Path:
-    """``model.keras`` -> ``model.keras.json``; a SavedModel folder -> ``folder.json``."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.name + ".json")
 
 
 def save_keras(model: keras.Model, path: str | Path, info: ModelInfo) -> Path:
@@ -95,26 +57,6 @@ def save_savedmodel(model: keras.Model, folder: str | Path, info: ModelInfo) -> 
         logger.setLevel(level)
     info.save(folder)
     return folder
-
-
-@contextlib.contextmanager
-def native_output_silenced():
-    """Send what C++ code writes to the process's stdout and stderr (file descriptors 1 and
-    2) to /dev/null for the block: the TFLite converter and the LiteRT interpreter print
-    status lines there that TF_CPP_MIN_LOG_LEVEL does not reach, and a notebook would store
-    them. Python-level output and exceptions are unaffected."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(fd) for fd in (1, 2)]
-    try:
-        with open(os.devnull, "w") as null:
-            for fd in (1, 2):
-                os.dup2(null.fileno(), fd)
-            yield
-    finally:
-        for fd, copy in zip((1, 2), saved):
-            os.dup2(copy, fd)
-            os.close(copy)
 
 
 def tflite_bytes(
@@ -160,51 +102,6 @@ def save_tflite(
     atomic.write_bytes(path, tflite_bytes(saved_model, variant, representative))
     info.save(path)
     return path
-
-
-class LiteModel:
-    """A TFLite model run by the LiteRT interpreter with a fixed thread count.
-    ``predict`` takes float images in [0, 1] (N, H, W, C) and returns float outputs,
-    quantising the input and dequantising the output for int8 models."""
-
-    def __init__(self, path: str | Path, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter  # deferred: the optional [deploy] extra
-
-        self.path = Path(path)
-        try:
-            with native_output_silenced():  # LiteRT may print from C++ while loading
-                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
-        except (ValueError, RuntimeError) as exc:
-            raise ValueError(f"{self.path}: not a loadable TFLite model: {exc}") from exc
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self._batch = None
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.input["shape"][1:])
-
-    def _resize(self, batch: int) -> None:
-        if batch != self._batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [batch, *self.input_shape])
-            with native_output_silenced():  # the first allocation announces XNNPACK from C++
-                self.interpreter.allocate_tensors()
-            self._batch = batch
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, dtype=np.float32)
-        self._resize(len(x))
-        scale, zero = self.input["quantization"]
-        if self.input["dtype"] != np.float32:
-            info = np.iinfo(self.input["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.input["dtype"])
-        self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])
-        scale, zero = self.output["quantization"]
-        if self.output["dtype"] != np.float32:
-            y = (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
 
 
 def export_all(

@@ -6,6 +6,8 @@ for every deployment variant in one run. Used by ``notebooks/08_deployment.ipynb
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from helpers.deploy.export import LiteModel, size_on_disk
+from helpers.deploy.export import size_on_disk
+from helpers.deploy.lite import LiteModel
 
 
 def latency_ms(
@@ -132,3 +135,20 @@ def speed_table(
     base = table.loc[table.variant == "Keras model.predict", "latency median (ms)"].iloc[0]
     table["speed-up vs model.predict"] = base / table["latency median (ms)"]
     return table
+
+
+def cold_start_seconds(
+    model: str | Path, image: str | Path, runs: int = 5, timeout: float = 120.0
+) -> np.ndarray:
+    """Wall seconds of ``python -m helpers predict --model MODEL IMAGE`` in a fresh Python
+    process, ``runs`` times: interpreter start, imports, model load, one file read and
+    scored. What a user waits for when the command is called once per file (bench)."""
+    command = [sys.executable, "-m", "helpers", "predict", "--model", str(model), str(image)]
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        seconds.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-500:]}")
+    return np.array(seconds)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.deploy.export import ModelInfo
+from helpers.deploy.lite import ModelInfo
 from helpers.plots import markdown_table
 
 METRIC_NAMES = {
@@ -66,6 +66,22 @@ def model_card(
         f"{' or '.join(repr(c) for c in info.class_names)}. Input: one {image_kind}, resized to "
         f"{height} × {width} px by the same function as in training. Output: the probability "
         "of each class.",
+    ]
+    use = info.intended_use or {}
+    checked = [
+        f"{label} {', '.join(use[key])}"
+        for key, label in (("modalities", "DICOM Modality"), ("body_parts", "BodyPartExamined"))
+        if use.get(key)
+    ]
+    if checked:
+        lines += [
+            "",
+            "The predict command refuses, with the reason and without a diagnosis, a DICOM file "
+            f"whose header is outside this use ({'; '.join(checked)}), and any image that is "
+            "blank, smaller than 16 px on a side or has non-finite values. Other files (PNG, "
+            "JPEG, npz) carry no modality: the user vouches for them.",
+        ]
+    lines += [
         "",
         "## Data",
         "",

@@ -1,49 +1,71 @@
 """Classify image files with an exported model: the ``predict`` command.
 
     python -m helpers predict --model exports/model_int8.tflite chest1.png scan.dcm
-    medimg-predict --model exports/model.keras --json --gradcam overlays/ *.png
+    medimg-predict --model exports/model.keras --format jsonl --gradcam overlays/ *.png
 
 Reads PNG/JPEG (8- or 16-bit, any size, gray/RGB/RGBA), DICOM (MONOCHROME1/2, rescale
 slope/intercept, VOI window) and ``.npz`` arrays with :mod:`helpers.data.imagefiles`, then
-prepares them with :func:`helpers.data.preprocess.model_input`, the same function the
-training pipeline uses. Prints one row per file with the class probabilities (a table,
-or JSON with ``--json``). A file that cannot be read is reported by name on stderr, the
-others are still processed, and the exit status is 1. Taught in
-``notebooks/08_deployment.ipynb``.
+prepares them exactly as the training pipeline does (:func:`helpers.data.preprocess.model_input`,
+or its NumPy twin for TFLite models, which therefore run without importing TensorFlow).
+
+Before it scores a file, the command judges it (:func:`judge`): pixel values must be finite,
+the image no smaller than :data:`MIN_SIDE` on a side and not blank, and a DICOM file's
+Modality and BodyPartExamined must be in the model's intended use (its sidecar,
+:class:`helpers.deploy.lite.ModelInfo`). A file that fails is *refused* with the reason, never
+given a diagnosis; a file that cannot be read *failed*. Every file gets one row, written as
+soon as it is made (``--format table|csv|jsonl|json``), so one bad file never loses the
+others' results.
+
+Exit status: 0 every file scored; 1 some refused or failed (their rows say why); 2 usage
+error (no such model, bad arguments). Taught in ``notebooks/08_deployment.ipynb``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
 
 from helpers import atomic
-from helpers.data.imagefiles import ImageFileError, read_image
-from helpers.data.preprocess import model_input, resize_image, to_channels
-from helpers.deploy.export import LiteModel, ModelInfo, load_keras
+from helpers.data.imagefiles import DICOM_EXTENSIONS, ImageFileError, read_image
+from helpers.data.preprocess import model_input, model_input_array, resize_image, to_channels
+from helpers.deploy.lite import LiteModel, ModelInfo
 
 NPZ_EXTENSIONS = {".npz"}
+#: Smallest side, in pixels, of an image the command scores (a thumbnail or a one-pixel file
+#: carries no film to judge).
+MIN_SIDE = 16
+#: Below this range of values (max - min, in [0, 1]) an image is blank: one gray level.
+BLANK_RANGE = 1.0 / 255
+FORMATS = ("table", "csv", "jsonl", "json")
 
 
 @dataclass
 class Prediction:
+    """One row of the command's output: ``status`` is "scored", "refused" (the input is
+    outside what the model can judge: ``reason`` says why) or "failed" (unreadable)."""
+
     file: str
-    probabilities: dict[str, float]
-    predicted: str
+    status: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    predicted: str | None = None
+    reason: str = ""
     notes: list[str] = field(default_factory=list)
     overlay: str | None = None
 
 
 class Predictor:
     """A deployed model (``.keras``, ``.tflite`` or SavedModel folder) with its sidecar
-    :class:`helpers.deploy.export.ModelInfo`; ``probabilities`` takes prepared images and
-    returns (N, n_classes)."""
+    :class:`helpers.deploy.lite.ModelInfo`; ``probabilities`` takes prepared images and
+    returns (N, n_classes). Only ``.keras`` and SavedModel models import TensorFlow."""
 
     def __init__(self, model_path: str | Path, threads: int = 2):
         self.path = Path(model_path)
@@ -51,7 +73,10 @@ class Predictor:
             raise FileNotFoundError(f"{self.path}: no such model file")
         self.info = ModelInfo.load(self.path)
         self.keras_model = None
+        self.uses_tensorflow = self.path.suffix != ".tflite"
         if self.path.suffix == ".keras":
+            from helpers.deploy.export import load_keras  # deferred: imports TensorFlow
+
             self.keras_model = load_keras(self.path)
             self._run = lambda x: self.keras_model(x, training=False).numpy()
         elif self.path.suffix == ".tflite":
@@ -75,8 +100,9 @@ class Predictor:
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """One float image in [0, 1] (H, W, C) -> a model-ready batch of one."""
-
-        return model_input(image[None], self.image_size, self.channels).numpy()
+        if self.uses_tensorflow:
+            return model_input(image[None], self.image_size, self.channels).numpy()
+        return model_input_array(image[None], self.image_size, self.channels)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         out = np.asarray(self._run(np.asarray(batch, np.float32)), dtype=np.float64)
@@ -139,6 +165,40 @@ def read_inputs(path: Path) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     return [(str(path), image)], notes
 
 
+def dicom_use(path: Path) -> dict[str, str]:
+    """The DICOM attributes the intended use is checked against (Modality,
+    BodyPartExamined), read from the header only; empty for other files."""
+    if path.suffix.lower() not in DICOM_EXTENSIONS:
+        return {}
+    import pydicom  # deferred: only DICOM inputs need it (read_image has read the file already)
+
+    header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    return {
+        key: str(getattr(header, key, "") or "").strip().upper()
+        for key in ("Modality", "BodyPartExamined")
+    }
+
+
+def judge(image: np.ndarray, info: ModelInfo, header: dict[str, str] | None = None) -> str:
+    """Why ``image`` (float (H, W, C)) is outside what the model can judge, or "" if it is
+    not: non-finite values, smaller than :data:`MIN_SIDE`, blank, or (DICOM) a modality or
+    body part outside ``info.intended_use``."""
+    if not np.isfinite(image).all():
+        return "pixel values are not finite (NaN or infinity)"
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return f"{height} x {width} pixels: smaller than {MIN_SIDE} on a side"
+    if float(image.max() - image.min()) < BLANK_RANGE:
+        return "blank image: every pixel has the same gray level"
+    use, header = info.intended_use or {}, header or {}
+    for key, allowed in (("Modality", "modalities"), ("BodyPartExamined", "body_parts")):
+        wanted = [str(v).upper() for v in use.get(allowed, [])]
+        have = header.get(key, "")
+        if wanted and have and have not in wanted:
+            return f"DICOM {key} {have} is outside the intended use ({', '.join(wanted)})"
+    return ""
+
+
 def write_overlay(
     predictor: Predictor, image: np.ndarray, batch: np.ndarray, class_index: int, out: Path
 ) -> Path:
@@ -165,91 +225,154 @@ def write_overlay(
 
 
 def predict_files(
-    predictor: Predictor, files: list[str | Path], gradcam_dir: str | Path | None = None
-) -> tuple[list[Prediction], list[str]]:
-    """Predictions for every readable file and one message per file that failed."""
-    results, errors = [], []
+    predictor: Predictor, files: Iterable[str | Path], gradcam_dir: str | Path | None = None
+) -> Iterator[Prediction]:
+    """One :class:`Prediction` per image, yielded as soon as it is made: scored, refused
+    (with the reason) or failed (unreadable, or an error while scoring). Never raises for a
+    bad file, so the good files' results always come out."""
     for file in files:
         path = Path(file)
         try:
             items, notes = read_inputs(path)
-        except (ImageFileError, FileNotFoundError) as exc:
-            errors.append(str(exc))
+            header = dicom_use(path)
+        except (ImageFileError, OSError) as exc:
+            yield Prediction(file=str(path), status="failed", reason=str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001  (a reader's bug must not end the batch)
+            yield Prediction(file=str(path), status="failed", reason=f"{type(exc).__name__}: {exc}")
             continue
         for name, image in items:
-            batch = predictor.prepare(image)
-            p = predictor.probabilities(batch)[0]
-            decided = predictor.decide(p)
-            row = Prediction(
-                file=name,
-                probabilities={c: float(v) for c, v in zip(predictor.info.class_names, p)},
-                predicted=predictor.info.class_names[decided],
-                notes=list(notes),
+            yield _predict_one(predictor, name, image, list(notes), header, gradcam_dir)
+
+
+def _predict_one(predictor, name, image, notes, header, gradcam_dir) -> Prediction:
+    reason = judge(image, predictor.info, header)
+    if reason:
+        return Prediction(
+            file=name, status="refused", reason=f"out of scope: {reason}", notes=notes
+        )
+    try:
+        batch = predictor.prepare(image)
+        p = predictor.probabilities(batch)[0]
+    except Exception as exc:  # noqa: BLE001  (one file's failure is its row, not the batch's end)
+        return Prediction(
+            file=name, status="failed", reason=f"{type(exc).__name__}: {exc}", notes=notes
+        )
+    decided = predictor.decide(p)
+    row = Prediction(
+        file=name,
+        status="scored",
+        probabilities={c: float(v) for c, v in zip(predictor.info.class_names, p)},
+        predicted=predictor.info.class_names[decided],
+        notes=notes,
+    )
+    if gradcam_dir is not None:
+        safe = Path(name).name.replace("[", "_").replace("]", "")
+        row.overlay = str(
+            write_overlay(
+                predictor, image, batch, decided, Path(gradcam_dir) / f"{safe}.gradcam.png"
             )
-            if gradcam_dir is not None:
-                safe = Path(name).name.replace("[", "_").replace("]", "")
-                try:
-                    row.overlay = str(
-                        write_overlay(
-                            predictor,
-                            image,
-                            batch,
-                            decided,
-                            Path(gradcam_dir) / f"{safe}.gradcam.png",
-                        )
-                    )
-                except ValueError as exc:
-                    errors.append(f"{name}: no overlay: {exc}")
-            results.append(row)
-    return results, errors
+        )
+    return row
 
 
-def format_table(results: list[Prediction], class_names: list[str]) -> str:
-    header = ["file", *[f"P({c})" for c in class_names], "predicted"]
-    rows = [
-        [r.file, *[f"{r.probabilities[c]:.4f}" for c in class_names], r.predicted] for r in results
-    ]
-    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
-    lines = [
-        "  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip()
-        for line in [header, *rows]
-    ]
-    return "\n".join(lines)
+class RowWriter:
+    """Writes :class:`Prediction` rows to ``stream`` one at a time, flushed, in one of
+    :data:`FORMATS`: an aligned table (file column as wide as the longest input name), CSV,
+    JSON lines, or one JSON array (its brackets written first and last)."""
+
+    def __init__(self, stream: TextIO, fmt: str, class_names: list[str], file_width: int):
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+        self.stream, self.fmt, self.class_names = stream, fmt, list(class_names)
+        self.columns = ["file", "status", *[f"P({c})" for c in class_names], "predicted", "reason"]
+        self.widths = [max(file_width, 4), 7, *[max(len(f"P({c})"), 6) for c in class_names], 9]
+        self.count = 0
+        self._csv = csv.writer(stream) if fmt == "csv" else None
+        if fmt == "table":
+            self._line(self.columns)
+        elif fmt == "csv":
+            self._csv.writerow(self.columns)
+        elif fmt == "json":
+            stream.write("[\n")
+        stream.flush()
+
+    def _line(self, values: list[str]) -> None:
+        cells = [str(v).ljust(w) for v, w in zip(values, self.widths)] + [str(values[-1])]
+        self.stream.write("  ".join(cells).rstrip() + "\n")
+
+    def _values(self, row: Prediction) -> list[str]:
+        probabilities = [
+            f"{row.probabilities[c]:.4f}" if c in row.probabilities else "-"
+            for c in self.class_names
+        ]
+        return [row.file, row.status, *probabilities, row.predicted or "-", row.reason]
+
+    def write(self, row: Prediction) -> None:
+        if self.fmt == "table":
+            self._line(self._values(row))
+        elif self.fmt == "csv":
+            self._csv.writerow(self._values(row))
+        else:
+            text = json.dumps(asdict(row))
+            prefix = ",\n" if self.fmt == "json" and self.count else ""
+            self.stream.write(prefix + text + ("\n" if self.fmt == "jsonl" else ""))
+        self.count += 1
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n" if self.count else "]\n")
+            self.stream.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers predict", description=__doc__.split("\n\n")[0]
+        prog="python -m helpers predict",
+        description=__doc__.split("\n\n")[0],
+        epilog="exit status: 0 every file scored, 1 some refused or failed, 2 usage error",
     )
     parser.add_argument(
         "--model",
         required=True,
         help=".keras, .tflite or SavedModel folder (with its .json sidecar)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="output rows (default: table)"
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument(
         "--gradcam",
         metavar="DIR",
-        help="write a Grad-CAM overlay PNG per file into DIR (.keras models)",
+        help="write a Grad-CAM overlay PNG per scored file into DIR (.keras models only)",
     )
     parser.add_argument(
         "--threads", type=int, default=2, help="TFLite interpreter threads (default 2)"
     )
     parser.add_argument("files", nargs="+", help="PNG/JPEG/DICOM/.npz files")
     args = parser.parse_args(argv)
+    fmt = "json" if args.json else args.format
+    if args.gradcam and Path(args.model).suffix != ".keras":
+        print(
+            f"error: --gradcam needs the .keras model ({args.model} has no gradients here)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         predictor = Predictor(args.model, threads=args.threads)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results, errors = predict_files(predictor, args.files, args.gradcam)
-    if args.json:
-        print(json.dumps([r.__dict__ for r in results], indent=2))
-    elif results:
-        print(format_table(results, predictor.info.class_names))
-    for message in errors:
-        print(f"error: {message}", file=sys.stderr)
-    return 1 if errors else 0
+    width = max(len(str(f)) for f in args.files) + 4  # room for an npz stack's "[i]"
+    writer = RowWriter(sys.stdout, fmt, predictor.info.class_names, width)
+    problems = 0
+    for row in predict_files(predictor, args.files, args.gradcam):
+        writer.write(row)
+        if row.status != "scored":
+            problems += 1
+            print(f"{row.status}: {row.file}: {row.reason}", file=sys.stderr)
+    writer.close()
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
