@@ -150,3 +150,88 @@ def test_readme_numbers_are_the_committed_tables():
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+# --- Prose numbers ------------------------------------------------------------------------
+#: A decimal or a percentage in hand-written markdown ("0.95", "12.5 %").
+PROSE_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d+)(\s?%)?(?![\w.]*\d)")
+#: What is not a claim about a result: inline code (parameters, calls), arXiv identifiers,
+#: ordinals ("2.5th percentile").
+NOT_A_RESULT = re.compile(r"`[^`]*`|arXiv:\s?\d+\.\d+|\d+(?:\.\d+)?(?:st|nd|rd|th)\b")
+#: Sections whose numbers are settings to try or citations, not results.
+UNCHECKED_SECTIONS = re.compile(r"^#+\s*(Exercises|References|Answers)\b", re.M | re.I)
+#: Settings stated in prose whose home is not the notebook's code (with where they live).
+SETTINGS_IN_PROSE = {
+    ("03_training.ipynb", "0.3"): "the improved recipe's dropout (helpers.train.recipes)",
+    ("09_large_models.ipynb", "0.999"): "Keras' default batch-norm momentum",
+}
+
+
+def _numbers_in(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"\d+\.\d+|\d+", text)]
+
+
+def _backing(nb: dict) -> list[float]:
+    """Every number the notebook's code and outputs contain (parameters included)."""
+    found: list[float] = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        found += _numbers_in("".join(cell["source"]))
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            for text in (
+                out.get("text", ""),
+                data.get("text/plain", ""),
+                data.get("text/markdown", ""),
+            ):
+                found += _numbers_in("".join(text))
+    return found
+
+
+def _unbacked(path: Path) -> list[str]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    backing = sorted(set(_backing(nb)))
+    problems = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        prose = UNCHECKED_SECTIONS.split("".join(cell["source"]))[0]
+        prose = NOT_A_RESULT.sub(" ", prose)
+        for match in PROSE_NUMBER.finditer(prose):
+            token, percent = match.group(1), bool(match.group(2))
+            if "." not in token and not percent:
+                continue  # integers: counts, years, section numbers
+            if (path.name, token) in SETTINGS_IN_PROSE:
+                continue
+            digits = len(token.split(".")[1]) if "." in token else 0
+            value = float(token)
+            candidates = [(value, digits)] + ([(value / 100, digits + 2)] if percent else [])
+            if not any(round(b, d) == round(v, d) for v, d in candidates for b in backing):
+                problems.append(f"{path.name} markdown cell {index}: {match.group(0).strip()}")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_numbers_are_backed_by_the_run(path):
+    """A decimal or percentage in a notebook's hand-written markdown must appear (to its own
+    precision) in that notebook's code or outputs: measured numbers are rendered by code,
+    so a typed number that no output carries is a stale claim."""
+    problems = _unbacked(path)
+    assert not problems, "numbers in prose that no output backs:\n" + "\n".join(problems)
+
+
+def test_prose_number_check_can_fail(tmp_path):
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": ["x = 0.91\n"], "outputs": [{"text": "AUC 0.874\n"}]},
+            {"cell_type": "markdown", "source": ["AUC 0.874 beats 0.91 and 0.966; 87 % of them."]},
+            {
+                "cell_type": "markdown",
+                "source": ["Try `EPOCHS = 0.5`.\n## Exercises\n1. Set 0.77."],
+            },
+        ]
+    }
+    path = tmp_path / "99_probe.ipynb"
+    path.write_text(json.dumps(nb))
+    assert _unbacked(path) == ["99_probe.ipynb markdown cell 1: 0.966"]

@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         writer.write(row)
         if row.status != "scored":
             problems += 1
-            print(f"{row.status}: {row.file}: {row.reason}", file=sys.stderr)
+            named = row.reason if row.reason.startswith(row.file) else f"{row.file}: {row.reason}"
+            print(f"{row.status}: {named}", file=sys.stderr)
     writer.close()
     return 1 if problems else 0
 
