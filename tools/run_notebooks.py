@@ -20,6 +20,10 @@ from pathlib import Path
 import papermill
 import psutil
 
+# As the Makefile does: TensorFlow's C++ banners would land in the stored outputs when this
+# tool is run directly (the kernels and any process they start inherit this environment).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # Metadata that changes on every run and says nothing about the results.
