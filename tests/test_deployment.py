@@ -8,6 +8,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -352,4 +353,87 @@ def test_latency_tables_and_model_card(exported, phantom_data):
         "chosen by the test rule" in told and "64 × 64 pixel" in told and "3-channel image" in told
     )
     assert "28 × 28" not in told and "## Speed" not in told
+    assert (
+        "Out-of-distribution" not in told and "intended use" not in told.split("## Data")[0][-300:]
+    )
+    checked = dataclasses.replace(
+        info,
+        ood={"threshold": 12.345, "quantile": 0.99},
+        intended_use={"modalities": ["CR"], "body_parts": ["CHEST"]},
+    )
+    rates = pd.DataFrame([{"images": "noise", "n": 10, "refused": 1.0, "low": 1.0, "high": 1.0}])
+    card = modelcard.model_card(
+        name="test",
+        info=checked,
+        dataset=dataset,
+        metrics=metrics,
+        positive_class="lesion",
+        out_of_distribution=rates,
+    )
+    assert "exceeds 12.35, the 99% point" in card and "| noise | 10 |" in card
+    assert "DICOM Modality CR; BodyPartExamined CHEST" in card
     assert isinstance(latency.latency_ms(lambda v: v, x[:1], warmup=1, repeats=2)["p90_ms"], float)
+
+
+def test_feature_distance_threshold_and_round_trip(tmp_path):
+    from helpers.deploy.ood import FeatureDistance
+
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((2000, 8))
+    calibration = rng.standard_normal((2000, 8))
+    check = FeatureDistance.fit(reference, calibration, quantile=0.95)
+    assert check.flags(calibration).mean() == pytest.approx(0.05, abs=0.005)
+    assert check.flags(reference + 6.0).all()  # shifted far away: every point flagged
+    fresh = rng.standard_normal((2000, 8))
+    assert 0.02 < check.flags(fresh).mean() < 0.09  # new in-distribution points: about 5 %
+    again = FeatureDistance.load(check.save(tmp_path / "check.npz"))
+    assert (
+        np.allclose(again.score(fresh), check.score(fresh)) and again.threshold == check.threshold
+    )
+    with pytest.raises(ValueError, match="shape"):
+        FeatureDistance.fit(np.zeros(5))
+    with pytest.raises(ValueError, match="quantile"):
+        FeatureDistance.fit(reference, quantile=1.5)
+    in_sample = FeatureDistance.fit(reference[:40], quantile=0.95)  # no held-out calibration
+    assert in_sample.flags(fresh).mean() > 0.09  # in-sample distances are biased low
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="bad.npz"):
+        FeatureDistance.load(tmp_path / "bad.npz")
+
+
+@pytest.fixture(scope="module")
+def exported_with_check(exported, tmp_path_factory):
+    """The same model exported with the out-of-distribution check (validation reference)."""
+    model, _, data = exported
+    info = lite.ModelInfo(class_names=CLASSES, input_shape=[28, 28, 1], threshold=0.5)
+    folder = tmp_path_factory.mktemp("checked")
+    x = to_float(data.images["train"])
+    paths = export.export_all(
+        model, folder, info, representative=x[:64], reference=(x, to_float(data.images["val"]))
+    )
+    return model, paths, data
+
+
+def test_export_writes_the_feature_check_and_predict_uses_it(exported_with_check, tmp_path, capsys):
+    model, paths, data = exported_with_check
+    info = lite.ModelInfo.load(paths["tflite-int8"])
+    assert info.ood["features"] == "model_features.tflite" and info.ood["quantile"] == 0.99
+    x = to_float(data.images["test"])
+    from helpers.evaluate.generative import feature_model
+
+    expected = feature_model(model)(x, training=False).numpy()
+    assert np.allclose(lite.LiteModel(paths["features"]).predict(x), expected, atol=1e-4)
+    good = tmp_path / "good.png"
+    Image.fromarray(data.images["test"][0]).save(good)
+    noise = tmp_path / "noise.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(noise)
+    for kind in ("tflite-int8", "keras"):
+        status = predict.main(
+            ["--model", str(paths[kind]), "--format", "jsonl", str(good), str(noise)]
+        )
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert status == 1, kind
+        assert rows[0]["status"] == "scored" and rows[0]["ood_score"] <= info.ood["threshold"]
+        assert rows[1]["status"] == "refused" and "unlike the images" in rows[1]["reason"]
+        assert rows[1]["ood_score"] > info.ood["threshold"] and rows[1]["probabilities"] == {}

@@ -11,6 +11,7 @@ export needs no TensorFlow: :class:`helpers.deploy.lite.LiteModel`.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import keras
@@ -19,6 +20,8 @@ import tensorflow as tf
 
 from helpers import atomic
 from helpers.deploy.lite import ModelInfo, native_output_silenced
+from helpers.deploy.ood import DEFAULT_QUANTILE, FeatureDistance
+from helpers.evaluate.generative import feature_model
 from helpers.models.registry import CUSTOM_OBJECTS  # noqa: F401  (registers custom layers and losses)
 
 TFLITE_VARIANTS = ("float32", "dynamic", "int8")
@@ -42,19 +45,25 @@ def load_keras(path: str | Path) -> keras.Model:
     return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
+def export_savedmodel(model: keras.Model, folder: str | Path) -> None:
+    """``model.export`` as a SavedModel into ``folder``, without TF's INFO log line
+    "Assets written to: <temporary path>" (it would land in a notebook's outputs)."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        model.export(str(folder), format="tf_saved_model", verbose=False)
+    finally:
+        logger.setLevel(level)
+
+
 def save_savedmodel(model: keras.Model, folder: str | Path, info: ModelInfo) -> Path:
     """Export a TensorFlow SavedModel (inference only, ``serve`` endpoint) into
     ``folder``, written to a temporary sibling first and renamed when complete."""
 
     folder = Path(folder)
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("WARNING")  # TF logs "Assets written to: <temporary path>" at INFO
-    try:
-        with atomic.staged_folder(folder) as staging:
-            model.export(str(staging), format="tf_saved_model", verbose=False)
-    finally:
-        logger.setLevel(level)
+    with atomic.staged_folder(folder) as staging:
+        export_savedmodel(model, staging)
     info.save(folder)
     return folder
 
@@ -104,17 +113,65 @@ def save_tflite(
     return path
 
 
+def save_feature_check(
+    model: keras.Model,
+    folder: str | Path,
+    info: ModelInfo,
+    reference: tuple[np.ndarray, np.ndarray],
+    name: str = "model",
+    quantile: float = DEFAULT_QUANTILE,
+) -> dict[str, Path]:
+    """The out-of-distribution check of :mod:`helpers.deploy.ood` for ``model``: its
+    penultimate layer as ``name_features.tflite`` (float32) and the Mahalanobis statistics
+    as ``name_features.npz``, fitted on ``reference[0]`` (training images, model-ready) with
+    the threshold from ``reference[1]`` (validation images); records both files, and the
+    threshold, in ``info.ood``."""
+    folder = Path(folder)
+    features = feature_model(model)
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                features(images[i : i + 256], training=False).numpy()
+                for i in range(0, len(images), 256)
+            ]
+        )
+
+    fit_images, calibration_images = reference
+    check = FeatureDistance.fit(embed(fit_images), embed(calibration_images), quantile)
+    feature_path = folder / f"{name}_features.tflite"
+    with tempfile.TemporaryDirectory() as staging:  # the SavedModel is only a step to TFLite
+        export_savedmodel(features, staging)
+        atomic.write_bytes(feature_path, tflite_bytes(staging, "float32"))
+    statistics = check.save(folder / f"{name}_features.npz")
+    info.ood = {
+        "features": feature_path.name,
+        "statistics": statistics.name,
+        "threshold": check.threshold,
+        "quantile": quantile,
+        "n_fit": len(fit_images),
+        "n_calibration": len(calibration_images),
+    }
+    return {"features": feature_path, "statistics": statistics}
+
+
 def export_all(
     model: keras.Model,
     folder: str | Path,
     info: ModelInfo,
     representative: np.ndarray,
     name: str = "model",
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Path]:
     """Every format into ``folder``: ``name.keras``, ``name_savedmodel/``, and
-    ``name_{float32,dynamic,int8}.tflite``. Returns {format: path}."""
+    ``name_{float32,dynamic,int8}.tflite``; with ``reference`` images (training, validation)
+    also the out-of-distribution check (:func:`save_feature_check`), named in every sidecar.
+    Returns {format: path}."""
     folder = Path(folder)
-    paths = {
+    paths = {}
+    if reference is not None:
+        paths.update(save_feature_check(model, folder, info, reference, name))
+    paths |= {
         "keras": save_keras(model, folder / f"{name}.keras", info),
         "savedmodel": save_savedmodel(model, folder / f"{name}_savedmodel", info),
     }

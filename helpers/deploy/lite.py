@@ -41,6 +41,10 @@ class ModelInfo:
     #: ``modalities`` (DICOM Modality values, e.g. ["CR", "DX"]) and ``body_parts``
     #: (BodyPartExamined values, e.g. ["CHEST"]); an empty list or a missing key checks nothing.
     intended_use: dict = field(default_factory=dict)
+    #: The out-of-distribution check (:mod:`helpers.deploy.ood`), when exported with one:
+    #: ``features`` (a float32 TFLite model of the penultimate layer) and ``statistics``
+    #: (an ``.npz``), file names beside the model, and the ``threshold`` and ``quantile``.
+    ood: dict = field(default_factory=dict)
 
     def save(self, model_path: Path) -> Path:
         path = sidecar_path(model_path)

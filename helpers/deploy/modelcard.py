@@ -34,6 +34,7 @@ def model_card(
     limitations: list[str] = (),
     threshold_rule: str | None = None,
     speed_setting: str | None = None,
+    out_of_distribution: pd.DataFrame | None = None,
 ) -> str:
     """The card's Markdown, built only from what it is given. ``dataset`` is
     :attr:`helpers.data.medmnist.MedMNIST.metadata`; ``metrics`` the table of
@@ -41,7 +42,9 @@ def model_card(
     estimate, low, high) at ``info.threshold``; ``parity`` and ``speed`` the tables of
     :mod:`helpers.deploy.latency`. ``threshold_rule`` says how ``info.threshold`` was chosen
     (e.g. "Youden's J on the validation split") and ``speed_setting`` how speed was measured
-    (e.g. "2 CPU threads, one image, after warm-up"); the card states neither unless given."""
+    (e.g. "2 CPU threads, one image, after warm-up"); the card states neither unless given.
+    ``out_of_distribution`` is the measured refusal rate of the feature check per image set
+    (columns images, n, refused, low, high), stated beside its threshold from ``info.ood``."""
     rows = [
         {
             "metric": METRIC_NAMES.get(r.metric, r.metric),
@@ -115,5 +118,21 @@ def model_card(
             "",
             markdown_table(speed.round(3)),
         ]
+    if info.ood:
+        lines += [
+            "",
+            "## Out-of-distribution check",
+            "",
+            "Refused when the Mahalanobis distance of the image's penultimate-layer features from "
+            f"the training images' exceeds {info.ood['threshold']:.2f}, the "
+            f"{info.ood['quantile']:.0%} point of the validation images' distances.",
+        ]
+        if out_of_distribution is not None:
+            lines += [
+                "",
+                "Measured share refused:",
+                "",
+                markdown_table(out_of_distribution.round(3)),
+            ]
     lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]
     return "\n".join(lines) + "\n"

@@ -11,8 +11,11 @@ or its NumPy twin for TFLite models, which therefore run without importing Tenso
 Before it scores a file, the command judges it (:func:`judge`): pixel values must be finite,
 the image no smaller than :data:`MIN_SIDE` on a side and not blank, and a DICOM file's
 Modality and BodyPartExamined must be in the model's intended use (its sidecar,
-:class:`helpers.deploy.lite.ModelInfo`). A file that fails is *refused* with the reason, never
-given a diagnosis; a file that cannot be read *failed*. Every file gets one row, written as
+:class:`helpers.deploy.lite.ModelInfo`), and, when the model was exported with the
+out-of-distribution check of :mod:`helpers.deploy.ood`, its features must lie within the
+threshold distance of the validation images' (the distance is in every row). A file that
+fails is *refused* with the reason, never given a diagnosis; a file that cannot be read
+*failed*. Every file gets one row, written as
 soon as it is made (``--format table|csv|jsonl|json``), so one bad file never loses the
 others' results.
 
@@ -38,6 +41,7 @@ from helpers import atomic
 from helpers.data.imagefiles import DICOM_EXTENSIONS, ImageFileError, read_image
 from helpers.data.preprocess import model_input, model_input_array, resize_image, to_channels
 from helpers.deploy.lite import LiteModel, ModelInfo
+from helpers.deploy.ood import FeatureDistance
 
 NPZ_EXTENSIONS = {".npz"}
 #: Smallest side, in pixels, of an image the command scores (a thumbnail or a one-pixel file
@@ -58,6 +62,10 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     predicted: str | None = None
     reason: str = ""
+    #: Distance of the image's features from the validation images' (helpers.deploy.ood),
+    #: when the model was exported with that check; above ``ModelInfo.ood["threshold"]``
+    #: the file is refused.
+    ood_score: float | None = None
     notes: list[str] = field(default_factory=list)
     overlay: str | None = None
 
@@ -89,6 +97,26 @@ class Predictor:
             self._run = lambda x: next(iter(serve(tf.constant(x)).values())).numpy()
         else:
             raise ValueError(f"{self.path}: not a .keras file, .tflite file or SavedModel folder")
+        self.feature_check, self._features = self._load_feature_check(threads)
+
+    def _load_feature_check(self, threads: int):
+        """The out-of-distribution check named in the sidecar, or (None, None)."""
+        if not self.info.ood:
+            return None, None
+        folder = self.path.parent
+        check = FeatureDistance.load(folder / self.info.ood["statistics"])
+        if self.keras_model is not None:
+            from helpers.evaluate.generative import feature_model  # deferred: TensorFlow
+
+            model = feature_model(self.keras_model)
+            return check, lambda x: model(x, training=False).numpy()
+        return check, LiteModel(folder / self.info.ood["features"], threads=threads).predict
+
+    def ood_score(self, batch: np.ndarray) -> float | None:
+        """The feature distance of a prepared batch of one, or None without a check."""
+        if self.feature_check is None:
+            return None
+        return float(self.feature_check.score(self._features(np.asarray(batch, np.float32)))[0])
 
     @property
     def image_size(self) -> int:
@@ -253,10 +281,22 @@ def _predict_one(predictor, name, image, notes, header, gradcam_dir) -> Predicti
         )
     try:
         batch = predictor.prepare(image)
+        distance = predictor.ood_score(batch)
         p = predictor.probabilities(batch)[0]
     except Exception as exc:  # noqa: BLE001  (one file's failure is its row, not the batch's end)
         return Prediction(
             file=name, status="failed", reason=f"{type(exc).__name__}: {exc}", notes=notes
+        )
+    if distance is not None and distance > predictor.feature_check.threshold:
+        return Prediction(
+            file=name,
+            status="refused",
+            reason=(
+                f"out of scope: unlike the images the model was validated on (feature distance "
+                f"{distance:.1f} > threshold {predictor.feature_check.threshold:.1f})"
+            ),
+            ood_score=distance,
+            notes=notes,
         )
     decided = predictor.decide(p)
     row = Prediction(
@@ -264,6 +304,7 @@ def _predict_one(predictor, name, image, notes, header, gradcam_dir) -> Predicti
         status="scored",
         probabilities={c: float(v) for c, v in zip(predictor.info.class_names, p)},
         predicted=predictor.info.class_names[decided],
+        ood_score=distance,
         notes=notes,
     )
     if gradcam_dir is not None:
@@ -285,8 +326,15 @@ class RowWriter:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
         self.stream, self.fmt, self.class_names = stream, fmt, list(class_names)
-        self.columns = ["file", "status", *[f"P({c})" for c in class_names], "predicted", "reason"]
-        self.widths = [max(file_width, 4), 7, *[max(len(f"P({c})"), 6) for c in class_names], 9]
+        self.columns = [
+            "file",
+            "status",
+            *[f"P({c})" for c in class_names],
+            "predicted",
+            "ood_score",
+            "reason",
+        ]
+        self.widths = [max(file_width, 4), 7, *[max(len(f"P({c})"), 6) for c in class_names], 9, 9]
         self.count = 0
         self._csv = csv.writer(stream) if fmt == "csv" else None
         if fmt == "table":
@@ -306,7 +354,8 @@ class RowWriter:
             f"{row.probabilities[c]:.4f}" if c in row.probabilities else "-"
             for c in self.class_names
         ]
-        return [row.file, row.status, *probabilities, row.predicted or "-", row.reason]
+        distance = "-" if row.ood_score is None else f"{row.ood_score:.2f}"
+        return [row.file, row.status, *probabilities, row.predicted or "-", distance, row.reason]
 
     def write(self, row: Prediction) -> None:
         if self.fmt == "table":
