@@ -179,8 +179,19 @@ def deployment_paragraph() -> str:
         f"`model.predict` ({speed.loc[int8, 'speed-up vs model.predict']:.0f}× lower) and "
         f"{speed.loc['Keras model(x)', 'latency median (ms)']:.1f} ms for `model(x)`; "
         f"{speed.loc[int8, 'size on disk (kB)']:.0f} kB on disk against "
-        f"{speed.loc['Keras model.predict', 'size on disk (kB)']:.0f} kB."
+        f"{speed.loc['Keras model.predict', 'size on disk (kB)']:.0f} kB." + ood_sentence()
     )
+
+
+def ood_sentence() -> str:
+    """The feature check's refusal rates (`figures/08_ood.csv`), when 08 has written them."""
+    if not (FIGURES / "08_ood.csv").is_file():
+        return ""
+    rates = "; ".join(
+        f"{row.images} {100 * row.refused:.1f} % ({100 * row.low:.1f}–{100 * row.high:.1f} %)"
+        for row in table("08_ood").itertuples()
+    )
+    return f" The out-of-distribution check refuses (`08_ood.csv`, 95 % CI): {rates}."
 
 
 def scaling_paragraph() -> str:
