@@ -9,7 +9,7 @@ reports both, and the model card states them).
 
 NumPy only at prediction time (the predict command stays TensorFlow-free for TFLite models);
 the statistics are stored beside the model in ``<name>_features.npz`` and the sidecar
-(:attr:`helpers.deploy.lite.ModelInfo.ood`) names them.
+(the ``ood`` field of :class:`helpers.deploy.lite.ModelInfo`) names them.
 """
 
 from __future__ import annotations
