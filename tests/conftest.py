@@ -60,21 +60,25 @@ def write_dicom(path: Path, pixels: np.ndarray, **options) -> Path:
     return write(path, pixels, **{"modality": "CT", "patient_name": "Test^Phantom", **options})
 
 
-@pytest.fixture(scope="session")
-def phantom_data():
-    """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
+def phantom_medmnist(sizes: dict[str, int]):
+    """Lesion vs no lesion phantoms, 28 px, uint8, as a MedMNIST object with the official
+    BreastMNIST metadata and ``sizes`` images per split (also built by worker processes)."""
     from helpers.data.medmnist import MedMNIST, medmnist_info
     from helpers.data.phantoms import make_phantoms
 
-    info = medmnist_info("breastmnist")
-    sizes = {"train": 160, "val": 60, "test": 60}
     images, labels, offset = {}, {}, 0
     for split, n in sizes.items():
         ph = make_phantoms(offset + n, 28, seed=11)
         images[split] = (ph.images[offset:] * 255).round().astype(np.uint8)
         labels[split] = ph.labels[offset:]
         offset += n
-    info = dataclasses.replace(info, n_samples=sizes)
+    info = dataclasses.replace(medmnist_info("breastmnist"), n_samples=dict(sizes))
     return MedMNIST(
         info=info, path=None, checksum_ok=True, md5="generated", images=images, labels=labels
     )
+
+
+@pytest.fixture(scope="session")
+def phantom_data():
+    """Lesion vs no lesion, 28 px, uint8, with the official BreastMNIST metadata."""
+    return phantom_medmnist({"train": 160, "val": 60, "test": 60})

@@ -11,31 +11,23 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 WORKER = textwrap.dedent(
     """
-    import dataclasses, json, os, sys
-    import numpy as np
+    import json, os
     import tensorflow as tf
     import keras
     keras.config.disable_traceback_filtering()
-    from helpers.data.medmnist import MedMNIST, medmnist_info
-    from helpers.data.phantoms import make_phantoms
     from helpers.train.config import TrainConfig
     from helpers.train.engine import train
+    from tests.conftest import phantom_medmnist
 
-    sizes = {"train": 256, "val": 64, "test": 8}
-    images, labels, offset = {}, {}, 0
-    for split, n in sizes.items():
-        ph = make_phantoms(offset + n, 28, seed=11)
-        images[split] = (ph.images[offset:] * 255).round().astype(np.uint8)
-        labels[split] = ph.labels[offset:]
-        offset += n
-    info = dataclasses.replace(medmnist_info("breastmnist"), n_samples=sizes)
-    data = MedMNIST(info=info, path=None, checksum_ok=True, md5="generated",
-                    images=images, labels=labels)
+    data = phantom_medmnist({"train": 256, "val": 64, "test": 8})
     config = TrainConfig(model="seed_cnn", dataset="breastmnist", epochs=2, batch_size=32,
                          optimizer="adam", learning_rate=1e-3, schedule="constant",
                          augment=0.0, class_weight=False, patience=None, keep="last",
@@ -65,6 +57,7 @@ def _start(env_extra: dict) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1", **env_extra}
     return subprocess.Popen(
         [sys.executable, "-c", WORKER],
+        cwd=ROOT,  # the worker imports tests.conftest
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -72,8 +65,14 @@ def _start(env_extra: dict) -> subprocess.Popen:
     )
 
 
+class KerasMultiWorkerBug(AssertionError):
+    """The known upstream failure (keras-team/keras#20585), told apart from any other."""
+
+
 def _result(process: subprocess.Popen) -> dict:
     out, err = process.communicate(timeout=180)
+    if process.returncode != 0 and "_maybe_symbolic_build" in err and "PerReplica" in err:
+        raise KerasMultiWorkerBug("Keras 3 cannot fit under MultiWorkerMirroredStrategy")
     assert process.returncode == 0, err[-3000:]
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT ") :])
@@ -81,6 +80,7 @@ def _result(process: subprocess.Popen) -> dict:
 
 @pytest.mark.notebook  # a minute of CPU: run with the notebook smoke tests, not `make unit`
 @pytest.mark.xfail(
+    raises=KerasMultiWorkerBug,
     strict=True,
     reason="Keras 3 model.fit fails under MultiWorkerMirroredStrategy: its first-batch build "
     "reduces the data batch ('Attempt to convert a value (PerReplica...) to a Tensor'), "
