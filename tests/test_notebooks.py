@@ -11,7 +11,11 @@ small grids. Each run writes into a temporary repository root (``MEDIMG_ROOT``),
 - write nothing to stderr (stored outputs carry none either),
 - reproduce the stored output of every cell marked ``# NBVAL_CHECK_OUTPUT`` (those cells
   do not depend on how long a model trained), and
-- save every figure and table that the committed run saved (``figures/NN_*``).
+- save every figure and table that the committed run saved (``figures/NN_*``), and
+- run the code of every exercise answer (the ```` ```python ```` blocks inside the
+  ``<details>`` answers of the Exercises section), appended after the notebook's last cell,
+  so an answer that no longer runs fails here. Notebooks 00-02 get the same answer check
+  (:func:`test_cheap_notebook_answers_run`).
 
 Run alone with ``make smoke``; ``make test`` includes it.
 """
@@ -38,7 +42,7 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 #: Small parameters per notebook: each run takes a minute or two on two CPU cores.
 SMOKE: dict[str, dict] = {
-    "03_training.ipynb": {"EPOCHS": 2, "SECOND_EPOCHS": 2, "ARTICLE_STEPS": 2},
+    "03_training.ipynb": {"RECIPE_EPOCHS": 2, "SEEDS": [0, 1], "ARTICLE_STEPS": 2},
     "04_evaluation.ipynb": {"RECIPE_EPOCHS": 2, "N_BOOT": 50, "CV_FOLDS": 2},
     "05_explainability.ipynb": {
         "RECIPE_EPOCHS": 2,
@@ -95,6 +99,39 @@ def _text(outputs: list[dict]) -> list[str]:
     return texts
 
 
+#: An exercise's answer: a collapsed block after the exercise, in the Exercises section.
+ANSWER = re.compile(r"<details>(.*?)</details>", re.S)
+ANSWER_CODE = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def answer_code(nb: dict) -> list[str]:
+    """The code blocks of the notebook's exercise answers, in reading order."""
+    blocks = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for answer in ANSWER.findall(_source(cell)):
+                blocks += ANSWER_CODE.findall(answer)
+    return blocks
+
+
+def with_answers(source: Path, target: Path) -> Path:
+    """A copy of the notebook with its answers' code appended as cells (tagged ``answer``)."""
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    for number, code in enumerate(answer_code(nb), start=1):
+        nb["cells"].append(
+            {
+                "id": f"answer-{number}",
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {"tags": ["answer"]},
+                "outputs": [],
+                "source": code,
+            }
+        )
+    target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
+
+
 def _saved_names(notebook: str, folder: Path) -> set[str]:
     prefix = notebook.split("_")[0] + "_"
     return {p.name for p in folder.glob(prefix + "*") if p.suffix in {".png", ".csv", ".md"}}
@@ -116,10 +153,8 @@ def test_smoke_parameters_exist_in_parameters_cells():
         assert set(params) <= defined, f"{name}: not parameters: {set(params) - defined}"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("notebook", sorted(SMOKE))
-def test_notebook_runs_with_small_parameters(notebook, tmp_path, monkeypatch):
-    papermill = pytest.importorskip("papermill")
+def _isolate(tmp_path: Path, monkeypatch) -> Path:
+    """A temporary repository root for one notebook run, on the real data."""
     root = tmp_path / "root"
     (root / "figures").mkdir(parents=True)
     monkeypatch.setenv("MEDIMG_ROOT", str(root))
@@ -130,10 +165,65 @@ def test_notebook_runs_with_small_parameters(notebook, tmp_path, monkeypatch):
         monkeypatch.setenv("MEDIMG_CACHE_DIR", USER_DOWNLOAD_CACHE)
     else:
         monkeypatch.delenv("MEDIMG_CACHE_DIR", raising=False)
-    source = NOTEBOOKS / notebook
+    return root
+
+
+def _stderr(nb: dict) -> list[str]:
+    return [
+        f"cell {i}: {''.join(out['text'])[:300]}"
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    ]
+
+
+def test_answer_code_is_found(tmp_path):
+    """The extraction the answer check rests on (it must not silently find nothing)."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": "## Exercises\n\n**1.** Q?\n\n<details><summary>Answer</summary>\n\n"
+                "Because.\n\n```python\nx = 1\n```\n\n</details>\n\n```python\nnot_an_answer\n```",
+            }
+        ]
+    }
+    assert answer_code(nb) == ["x = 1\n"]
+    source = tmp_path / "a.ipynb"
+    source.write_text(json.dumps(nb), encoding="utf-8")
+    appended = json.loads(with_answers(source, tmp_path / "b.ipynb").read_text(encoding="utf-8"))
+    assert appended["cells"][-1]["source"] == "x = 1\n"
+    assert appended["cells"][-1]["metadata"]["tags"] == ["answer"]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", ["00_index.ipynb", "01_data.ipynb", "02_cnn_math.ipynb"])
+def test_cheap_notebook_answers_run(notebook, tmp_path, monkeypatch):
+    """00-02 run as stored under nbval; here they run once more with their answers' code."""
+    papermill = pytest.importorskip("papermill")
+    root = _isolate(tmp_path, monkeypatch)
+    source = with_answers(NOTEBOOKS / notebook, tmp_path / f"answers_{notebook}")
     target = tmp_path / notebook
     papermill.execute_notebook(
-        str(source),
+        str(source), str(target), cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3"
+    )
+    assert (root / "figures").is_dir()
+    stderr = _stderr(json.loads(target.read_text(encoding="utf-8")))
+    assert not stderr, f"{notebook} (with answers) wrote to stderr:\n" + "\n".join(stderr)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", sorted(SMOKE))
+def test_notebook_runs_with_small_parameters(notebook, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    root = _isolate(tmp_path, monkeypatch)
+    source = NOTEBOOKS / notebook
+    runnable = with_answers(source, tmp_path / f"answers_{notebook}")
+    target = tmp_path / notebook
+    papermill.execute_notebook(
+        str(runnable),
         str(target),
         parameters=SMOKE[notebook],
         cwd=str(NOTEBOOKS),
@@ -143,13 +233,7 @@ def test_notebook_runs_with_small_parameters(notebook, tmp_path, monkeypatch):
     ran = json.loads(target.read_text(encoding="utf-8"))
     stored = json.loads(source.read_text(encoding="utf-8"))
 
-    stderr = [
-        f"cell {i}: {''.join(out['text'])[:300]}"
-        for i, cell in enumerate(ran["cells"])
-        if cell["cell_type"] == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "stream" and out.get("name") == "stderr"
-    ]
+    stderr = _stderr(ran)
     assert not stderr, f"{notebook} wrote to stderr:\n" + "\n".join(stderr)
 
     ran_by_source = {_source(c): c for c in ran["cells"] if c["cell_type"] == "code"}

@@ -152,6 +152,41 @@ def test_readme_numbers_are_the_committed_tables():
     assert done.returncode == 0, done.stderr
 
 
+# --- Exercises ---------------------------------------------------------------------------
+EXERCISE = re.compile(r"^\*\*(\d+)\.\*\*", re.M)
+
+
+def exercise_section(nb: dict) -> str:
+    """The markdown from the ``## Exercises`` heading to the next second-level heading."""
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    match = re.search(r"^## Exercises\b(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    return match.group(1) if match else ""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_an_answer(path):
+    """Exercises are numbered ``**1.**``, ``**2.**``, ...; each is followed by its answer in a
+    collapsed ``<details>`` block (whose code tests/test_notebooks.py runs)."""
+    section = exercise_section(json.loads(path.read_text(encoding="utf-8")))
+    numbers = [int(n) for n in EXERCISE.findall(section)]
+    assert numbers, f"{path.name}: no '## Exercises' section with numbered exercises"
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises {numbers}"
+    parts = EXERCISE.split(section)[2::2]  # the text of each exercise, answer included
+    for number, part in zip(numbers, parts, strict=True):
+        assert "<details>" in part and "</details>" in part, (
+            f"{path.name}: exercise {number} has no <details> answer"
+        )
+
+
+def test_exercise_check_can_fail():
+    nb = {
+        "cells": [{"cell_type": "markdown", "source": ["## Exercises\n\n**1.** Q?\n\n**2.** R?"]}]
+    }
+    numbers = EXERCISE.findall(exercise_section(nb))
+    assert numbers == ["1", "2"]
+    assert "<details>" not in EXERCISE.split(exercise_section(nb))[2]
+
+
 # --- Prose numbers ------------------------------------------------------------------------
 #: A decimal or a percentage in hand-written markdown ("0.95", "12.5 %").
 PROSE_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d+)(\s?%)?(?![\w.]*\d)")

@@ -220,3 +220,50 @@ def test_monitor_minimises_restores_and_stops_early():
     )
     assert [row["score"] for row in result.epochs] == [5.0, 1.0, 2.0, 3.0]  # two worse checks: stop
     assert result.best_epoch == 2 and result.best_score == 1.0
+
+
+def test_the_article_recipe_is_the_same_on_every_dataset():
+    """The article's recipe as written: Adam at Keras' defaults, batch 32, 10 epochs, no
+    augmentation or class weights, the last epoch kept; small datasets change only the
+    improved recipe."""
+    import keras
+
+    from helpers.train import recipes
+
+    pneumonia, breast = (recipes.recipe("seed", flag) for flag in ("pneumoniamnist", "breastmnist"))
+    assert dataclasses.replace(breast, dataset="pneumoniamnist") == pneumonia
+    assert (pneumonia.epochs, pneumonia.batch_size, pneumonia.keep) == (10, 32, "last")
+    assert (pneumonia.optimizer, pneumonia.schedule, pneumonia.augment) == ("adam", "constant", 0)
+    assert not pneumonia.class_weight and pneumonia.patience is None
+    assert pneumonia.learning_rate == pytest.approx(
+        keras.optimizers.Adam().get_config()["learning_rate"], rel=1e-6
+    )
+    improved = recipes.recipe("improved", "breastmnist")
+    assert improved.epochs == recipes.SMALL_DATA["epochs"]
+    assert improved.learning_rate == recipes.SMALL_DATA_IMPROVED_LR
+    assert recipes.recipe("seed", "breastmnist", seed=2, epochs=3).seed == 2
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        recipes.recipe("article", "breastmnist")
+
+
+def test_score_runs_scores_with_medmnist_definitions(phantom_data, cache_root, monkeypatch):
+    """Each run's row: test AUC from the scores and ACC at 0.5, the same as scoring the
+    cached model by hand; a second call loads from the cache."""
+    from helpers.evaluate import benchmark
+    from helpers.evaluate.metrics import auc_score
+
+    monkeypatch.setattr(benchmark, "load_medmnist", lambda flag, size: phantom_data)
+    configs = [dataclasses.asdict(_config(epochs=1, seed=seed)) for seed in (0, 1)]
+    rows = benchmark.score_runs(configs, verbose=False)
+    assert [row["seed"] for row in rows] == [0, 1] and not rows[0]["from_cache"]
+    result = cache.load_or_train(TrainConfig(**configs[0]), data=phantom_data, verbose=False)
+    x_test, y_test = phantom_data.split("test")
+    scores = training.predict_scores(result.model, x_test, result.config)
+    assert rows[0]["test_auc"] == pytest.approx(auc_score(y_test, scores))
+    assert rows[0]["test_acc"] == pytest.approx(np.mean((scores > 0.5) == y_test))
+    again = benchmark.score_runs(configs[:1], verbose=False)
+    assert again[0]["from_cache"] and again[0]["test_auc"] == rows[0]["test_auc"]
+    summary = benchmark.seed_summary(rows, ["model"])
+    assert summary.loc[0, "seeds"] == 2
+    assert summary.loc[0, "auc_mean"] == pytest.approx(np.mean([r["test_auc"] for r in rows]))
+    assert summary.loc[0, "auc_sd"] == pytest.approx(np.std([r["test_auc"] for r in rows], ddof=1))
