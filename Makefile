@@ -1,6 +1,7 @@
 # Each command sets up what it needs:
 #   make reproduce   execute every notebook in order (papermill), rewriting figures/ and the
-#                    README's measured numbers (tools/render_readme.py)
+#                    README's measured numbers (tools/render_readme.py), then compare the new
+#                    tables with the committed ones within tolerance (tools/check_reproduction.py)
 #   make test        lint (ruff, import layers), unit tests, notebooks 00-02 under nbval as
 #                    stored, and 03-09 run end to end with small parameters (make smoke)
 #   make lab         JupyterLab on the notebooks
@@ -42,6 +43,7 @@ $(STAMP): $(LOCK) pyproject.toml
 reproduce: $(STAMP)
 	$(PY) tools/run_notebooks.py
 	$(PY) tools/render_readme.py
+	$(PY) tools/check_reproduction.py
 
 # The code's shape: ruff (lint and format, helpers, tests, tools and the notebooks' code cells)
 # and the layer contract of helpers (import-linter, pyproject.toml).

@@ -11,6 +11,7 @@ README.md differs from what the tables give.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -76,7 +77,8 @@ def training_paragraph() -> str:
     parts = []
     for dataset, rows in ours.groupby("dataset", sort=False):
         items = "; ".join(
-            f"{r['model']}: AUC {f3(r['test AUC'])}, ACC {f3(r['test ACC'])}"
+            f"{r['model']}: AUC {f3(r['test AUC'])} ± {f3(r['test AUC sd'])}, "
+            f"ACC {f3(r['test ACC'])} ± {f3(r['test ACC sd'])}"
             for _, r in rows.iterrows()
         )
         published = res[(res.dataset == dataset) & (res.source != "this notebook")]
@@ -85,12 +87,13 @@ def training_paragraph() -> str:
             for _, r in published.iterrows()
         )
         parts.append(f"{dataset}: {items} (published AUC / ACC: {refs})")
+    seeds = ", ".join(str(int(n)) for n in sorted(ours.seeds.unique()))
     return (
-        "**Training** (`03_training`, `figures/03_results.csv`; one training seed; ACC at "
-        "threshold 0.5, as MedMNIST's evaluator defines it): "
+        "**Training** (`03_training`, `figures/03_results.csv`, `03_seeds.csv`; test mean ± sd "
+        f"over {seeds} training seeds; MedMNIST's definitions: AUC of the scores, ACC of the "
+        "predicted class): "
         + ". ".join(parts)
-        + ". Single-seed test numbers move between seeds and machines; 03 and 04 give "
-        "their intervals and the paired comparisons."
+        + ". Paired comparisons and intervals are in 03 and 04."
     )
 
 
@@ -216,6 +219,25 @@ def scaling_paragraph() -> str:
     )
 
 
+def reproduction_paragraph() -> str:
+    """What "reproduced" means on another machine, from tools/check_reproduction.py."""
+    spec = importlib.util.spec_from_file_location("check", ROOT / "tools" / "check_reproduction.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    wider = ", ".join(
+        f"{value} for notebook {key}" for key, value in check.ABS_TOLERANCE.items() if key
+    )
+    return (
+        "**Reproducing on another machine**: training is bit-identical only on the same CPU "
+        "type, thread count and library versions. `make reproduce` ends with "
+        "`tools/check_reproduction.py`, which compares every re-made table in `figures/` with "
+        "the committed one: labels, counts and settings must be equal; measured values within "
+        f"±1 (AUC, accuracy, Dice, rates) must agree within {check.ABS_TOLERANCE['']} ({wider}), "
+        f"larger ones within {check.REL_TOLERANCE:.0%}; timings, memory, thresholds chosen on "
+        "validation and p-values are not compared. That is what a reproduction means here."
+    )
+
+
 PARAGRAPHS = [
     data_paragraph,
     training_paragraph,
@@ -224,6 +246,7 @@ PARAGRAPHS = [
     lesions_paragraph,
     deployment_paragraph,
     scaling_paragraph,
+    reproduction_paragraph,
 ]
 
 
