@@ -28,7 +28,7 @@ def test_binary_summary_by_hand():
 def test_medmnist_accuracy_follows_the_evaluator():
     """Binary: score above 0.5 (0.5 itself is negative); multi-class: arg-max; multi-label:
     mean of the per-label accuracies."""
-    from helpers.evaluate.benchmark import medmnist_accuracy
+    from helpers.evaluate.metrics import medmnist_accuracy
 
     y = np.array([1, 1, 1, 0])
     assert medmnist_accuracy(y, np.array([0.5, 0.51, 0.9, 0.1])) == 0.75

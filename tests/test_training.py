@@ -249,8 +249,8 @@ def test_the_article_recipe_is_the_same_on_every_dataset():
 def test_score_runs_scores_with_medmnist_definitions(phantom_data, cache_root, monkeypatch):
     """Each run's row: test AUC from the scores and ACC at 0.5, the same as scoring the
     cached model by hand; a second call loads from the cache."""
-    from helpers.evaluate import benchmark
     from helpers.evaluate.metrics import auc_score
+    from helpers.train import benchmark
 
     monkeypatch.setattr(benchmark, "load_medmnist", lambda flag, size: phantom_data)
     configs = [dataclasses.asdict(_config(epochs=1, seed=seed)) for seed in (0, 1)]

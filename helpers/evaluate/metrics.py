@@ -183,3 +183,25 @@ def auc_rows(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+#: MedMNIST's decision threshold for binary and multi-label scores.
+MEDMNIST_THRESHOLD = 0.5
+
+
+def medmnist_accuracy(y_true: np.ndarray, scores: np.ndarray, kind: str = "binary") -> float:
+    """Accuracy as MedMNIST's evaluator defines it (the ACC of its benchmark tables, beside
+    :func:`auc_score`; ``notebooks/03_training.ipynb`` reports it over seeds): binary, the
+    score of class 1 above 0.5; multi-class and ordinal, the arg-max class; multi-label, the
+    mean over labels of each label's accuracy at 0.5. ``kind`` is :attr:`MedMNISTInfo.task_kind`."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
+    if kind == "binary":
+        positive = scores[:, -1] if scores.ndim == 2 else scores
+        return float(np.mean((positive > MEDMNIST_THRESHOLD) == (y_true.ravel() == 1)))
+    if kind in ("multi-class", "ordinal"):
+        return float(np.mean(scores.argmax(axis=1) == y_true.ravel()))
+    if kind == "multi-label":
+        return float(np.mean(((scores > MEDMNIST_THRESHOLD) == (y_true == 1)).mean(axis=0)))
+    raise ValueError(
+        f"kind must be 'binary', 'multi-class', 'ordinal' or 'multi-label', not {kind!r}"
+    )

@@ -1,0 +1,93 @@
+"""Headline numbers that stand beside a published benchmark: MedMNIST's definitions, over
+several training seeds. Taught in ``notebooks/03_training.ipynb`` (the results table).
+
+MedMNIST v2 (Yang et al. 2023) scores every model on the test split with two numbers: the
+ROC AUC of the predicted scores (:func:`helpers.evaluate.metrics.auc_score`, the same
+definition) and the accuracy of the predicted class: the arg-max class for a multi-class
+task, the positive score above 0.5 for a binary one, every label above 0.5 for a
+multi-label one (:func:`helpers.evaluate.metrics.medmnist_accuracy`). It reports mean ± sd
+over training runs; one run moves by more than the third decimal between seeds and
+machines, so a single run is no headline number.
+
+:func:`score_runs` trains (or loads from the cache) a list of configurations and scores
+each; the notebook runs it in a fresh process (:func:`helpers.fresh_process.call`), which
+hands the memory of its models back when it exits. :func:`seed_summary` turns its rows into
+the mean ± sd table (:func:`helpers.report.pm` writes one).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.data.medmnist import MedMNIST, load_medmnist
+from helpers.evaluate.metrics import auc_score, medmnist_accuracy
+from helpers.runtime import set_seed
+from helpers.train.cache import load_or_train
+from helpers.train.config import TrainConfig
+from helpers.train.engine import predict_scores
+from helpers.train.scaling import release_memory
+
+
+def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
+    """Train (or load) ``config`` and score it on the test split with MedMNIST's definitions:
+    one row (model, dataset, seed, kept epoch, validation AUC, test AUC, test ACC, seconds)."""
+    result = load_or_train(config, data=data, verbose=verbose)
+    x_test, y_test = data.split("test")
+    scores = predict_scores(result.model, x_test, config)
+    kind = data.info.task_kind
+    row = {
+        "model": config.model,
+        "dataset": config.dataset,
+        "seed": config.seed,
+        "keep": config.keep,
+        "epochs": len(result.history["epochs"]),
+        "kept_epoch": result.best_epoch,
+        "val_auc": result.best_val_auc,
+        "test_auc": auc_score(y_test, scores, kind),
+        "test_acc": medmnist_accuracy(y_test, scores, kind),
+        "train_seconds": result.train_seconds,
+        "from_cache": result.from_cache,
+        "key": config.key(),
+    }
+    del result
+    release_memory()
+    return row
+
+
+def score_runs(configs: list[dict], threads: int | None = None, verbose: bool = True) -> list[dict]:
+    """:func:`score_run` for each config (a dict of :class:`TrainConfig` fields, so that
+    :func:`helpers.fresh_process.call` can send it), each dataset loaded once; prints one
+    line per run when ``verbose``."""
+    set_seed(0, threads=threads)  # fixes the thread count before TensorFlow's first op
+    loaded: dict[tuple[str, int], MedMNIST] = {}
+    rows = []
+    for fields in configs:
+        config = TrainConfig(**fields)
+        key = (config.dataset, config.size)
+        if key not in loaded:
+            loaded[key] = load_medmnist(*key)
+        rows.append(score_run(config, loaded[key]))
+        if verbose:
+            row = rows[-1]
+            how = "loaded from the cache" if row["from_cache"] else "trained"
+            print(
+                f"{config.dataset} {config.model} seed {config.seed}: {how}, "
+                f"{row['epochs']} epochs, kept epoch {row['kept_epoch']}, "
+                f"test AUC {row['test_auc']:.3f}, ACC {row['test_acc']:.3f}",
+                flush=True,
+            )
+    return rows
+
+
+def seed_summary(rows: pd.DataFrame | list[dict], by: list[str]) -> pd.DataFrame:
+    """Mean, sample sd and number of seeds of test AUC and ACC per group of ``by``
+    (the sd needs at least two seeds; with one it is NaN)."""
+    table = pd.DataFrame(rows)
+    summary = table.groupby(by, sort=False).agg(
+        seeds=("seed", "nunique"),
+        auc_mean=("test_auc", "mean"),
+        auc_sd=("test_auc", "std"),
+        acc_mean=("test_acc", "mean"),
+        acc_sd=("test_acc", "std"),
+    )
+    return summary.reset_index()
