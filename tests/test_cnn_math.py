@@ -198,3 +198,34 @@ def test_output_size_and_receptive_field_formulas():
         18,
         22,
     ]
+
+
+def test_sgd_batches_are_full_for_any_number_of_steps():
+    # 70 images, batches of 32: the old slicing of one permutation gave 6 and then 0 images
+    batches = cm.sgd_batches(70, 32, steps=10, seed=3)
+    assert len(batches) == 10 and all(len(b) == 32 for b in batches)
+    first_epoch = np.random.default_rng(3).permutation(70)
+    np.testing.assert_array_equal(batches[0], first_epoch[:32])  # the old order, unchanged
+    np.testing.assert_array_equal(batches[1], first_epoch[32:64])
+    assert set(batches[2][:6]) == set(first_epoch[64:])  # the epoch's rest, then a new epoch
+    stream = np.concatenate(batches)[: 70 * 4]
+    for epoch in stream.reshape(4, 70):  # every epoch holds each image exactly once
+        assert sorted(epoch) == list(range(70))
+    assert cm.sgd_batches(70, 32, steps=0) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        cm.sgd_batches(70, 0, steps=3)
+
+
+def test_tiny_cnn_refuses_an_empty_batch():
+    net = cm.TinyCNN(
+        {
+            "conv_w": np.zeros((3, 3, 1, 2)),
+            "conv_b": np.zeros(2),
+            "dense_w": np.zeros((8, 2)),
+            "dense_b": np.zeros(2),
+        }
+    )
+    with pytest.raises(ValueError, match="at least one image"):
+        net.sgd_step(np.zeros((0, 6, 6, 1)), np.zeros(0, int), 0.1)
+    loss, _ = net.loss_and_grads(np.zeros((2, 6, 6, 1)), np.array([0, 1]))
+    assert loss == pytest.approx(np.log(2))

@@ -29,9 +29,10 @@ def near_duplicates(
     threshold: float = 0.98,
     chunk: int = 1024,
 ) -> pd.DataFrame:
-    """Pairs (query image, its most similar reference image) whose pixel correlation is
-    at least ``threshold``. With ``reference=None`` the query set is compared with
-    itself (each unordered pair once, an image never with itself).
+    """Every pair (query image, reference image) whose pixel correlation is at least
+    ``threshold``: one query image can appear in several pairs. With ``reference=None``
+    the query set is compared with itself (each unordered pair once, an image never with
+    itself).
 
     Columns: ``query_index``, ``reference_index``, ``correlation``, ``max_abs_diff``
     (largest pixel difference, 0 for byte-identical images) and ``exact``.

@@ -340,6 +340,23 @@ def receptive_field(layers: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # ---- a whole (tiny) network ----------------------------------------------------
 
 
+def sgd_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> list[np.ndarray]:
+    """Image indices of each of ``steps`` SGD batches over ``n`` images: consecutive
+    ``batch_size`` slices of a stream of shuffled epochs (a fresh permutation of
+    ``range(n)`` per epoch, all from ``np.random.default_rng(seed)``), so every batch is
+    full however many steps are asked for; a batch may straddle two epochs. The first
+    ``n // batch_size`` batches are slices of ``default_rng(seed).permutation(n)``."""
+    if n < 1 or batch_size < 1 or steps < 0:
+        raise ValueError(
+            f"need n >= 1, batch_size >= 1, steps >= 0; got {n}, {batch_size}, {steps}"
+        )
+    if steps == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    stream = np.concatenate([rng.permutation(n) for _ in range(math.ceil(steps * batch_size / n))])
+    return [stream[k * batch_size : (k + 1) * batch_size] for k in range(steps)]
+
+
 class TinyCNN:
     """Conv(k x k, F filters, valid) -> ReLU -> MaxPool 2 -> Flatten -> Dense(classes),
     trained with softmax cross-entropy and plain SGD, entirely in NumPy.
@@ -362,6 +379,12 @@ class TinyCNN:
         return z, [c1, c2, c3, a3.shape, c4]
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean cross-entropy of the batch and its gradient for every parameter."""
+        if len(x) == 0 or len(x) != len(y):
+            raise ValueError(
+                f"a batch needs at least one image and one label per image; got {len(x)} "
+                f"images and {len(y)} labels (build batches with sgd_batches)"
+            )
         z, (c1, c2, c3, pooled_shape, c4) = self.logits(x)
         loss = cross_entropy(softmax(z), y)
         dz = softmax_cross_entropy_backward(z, y)
