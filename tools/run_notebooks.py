@@ -153,6 +153,12 @@ def main(argv: list[str]) -> int:
         print(f"   {seconds:6.1f} s, peak {memory.peak / 1e9:.2f} GB", flush=True)
     if record_times:
         write_run_times(rows)
+        index = NOTEBOOKS / "00_index.ipynb"
+        if index in paths and not failures:
+            # The index's map shows each notebook's run time and memory: run it once more,
+            # now that this run's are written (its own row keeps the first run's numbers).
+            print(f"== {index.relative_to(ROOT)} again, with this run's times", flush=True)
+            execute(index)
     print("\nnotebook | minutes | peak GB")
     for name, seconds, peak in rows:
         print(f"{name} | {seconds / 60:.1f} | {peak:.2f}")
