@@ -218,3 +218,55 @@ def test_touching_blobs_are_split_only_when_asked():
     assert sens.tolist() == [0.5] and fp.tolist() == [
         0.0
     ]  # the merged box overlaps one lesion at IoU 0.55
+
+
+def test_train_unet_loss_option_leaves_the_default_and_the_cache_key_alone():
+    """``train_unet(loss=...)``: the default is Dice + BCE; other losses train as well; the
+    loss is not a parameter, so the cache key of ``load_or_train_unet`` cannot change."""
+    from helpers.data.phantoms import phantom_splits
+    from helpers.lesions.segmentation import DEFAULTS, LOSSES, train_unet
+    from helpers.models.losses import dice_bce_loss, dice_loss
+
+    assert "loss" not in DEFAULTS and LOSSES["dice_bce"] is dice_bce_loss
+    seg = {"n_train": 8, "n_val": 4, "n_test": 4, "size": 32, "depth": 2, "width": 4}
+    seg = {**seg, "epochs": 1, "batch_size": 8}
+    data = phantom_splits({**DEFAULTS, **seg})
+    default, meta = train_unet(seg, data, verbose=False)
+    assert default.loss is dice_bce_loss and len(meta["history"]) == 1
+    for loss in ("binary_crossentropy", "dice"):
+        model, meta = train_unet(seg, data, verbose=False, loss=loss)
+        assert model.loss == LOSSES.get(loss, loss) and np.isfinite(meta["history"][0]["loss"])
+    truth = _square()[None, ..., None].astype("float32")
+    assert float(np.mean(dice_loss(truth, truth))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_progression_without_areas_sees_images_only():
+    """``progression_model(use_areas=False)`` and ``params["use_areas"] = False``."""
+    from helpers.lesions.progression import (
+        DEFAULTS,
+        model_inputs,
+        predict,
+        series_splits,
+        train_progression,
+        uses_areas,
+    )
+    from helpers.models.cnn_gru import progression_model
+
+    assert "use_areas" not in DEFAULTS  # the default cache key is unchanged
+    with_areas = progression_model(4, 32, width=4, recurrent_units=8)
+    images_only = progression_model(4, 32, width=4, recurrent_units=8, use_areas=False)
+    assert uses_areas(with_areas) and not uses_areas(images_only)
+    assert len(images_only.inputs) == 1
+    # the area joins the 4 * width encoder features: one more input row in the GRU kernel
+    gru_params = with_areas.get_layer("gru").count_params()
+    assert gru_params - images_only.get_layer("gru").count_params() == 3 * 8
+    out = images_only({"images": np.zeros((2, 4, 32, 32, 1), np.float32)})
+    assert out["next_area"].shape == (2, 1) and out["trend"].shape == (2, 3)
+
+    prog = {"n_train": 6, "n_val": 3, "n_test": 3, "size": 32, "width": 2, "units": 4}
+    prog = {**prog, "epochs": 1, "use_areas": False}
+    data = series_splits(prog)
+    assert set(model_inputs(data["test"], 100.0, use_areas=False)) == {"images"}
+    model, _ = train_progression(prog, data, verbose=False)
+    assert not uses_areas(model)
+    assert predict(model, data["test"], 100.0)["next_area"].shape == (3,)

@@ -3,7 +3,9 @@ model. Taught in ``notebooks/07_progression.ipynb``.
 
 Each phantom patient has ``n_visits`` visits. The model sees the first ``n_visits - 1``
 (images and measured lesion areas) and predicts (a) the lesion area at the last visit and
-(b) the trend class (shrinking, stable, growing). Baselines use the measured areas only:
+(b) the trend class (shrinking, stable, growing). ``params["use_areas"] = False`` (not in
+:data:`DEFAULTS`, so the default cache key is unchanged) trains a model that sees the images
+only. Baselines use the measured areas only:
 *last visit* (the area will stay as it was; the last change gives the trend) and *linear
 extrapolation* (a straight line through the observed areas; its slope gives the trend).
 """
@@ -49,12 +51,20 @@ def series_splits(params: dict) -> dict[str, VisitSeries]:
     }
 
 
-def model_inputs(series: VisitSeries, area_scale: float) -> dict[str, np.ndarray]:
-    """Observed visits (all but the last) as model inputs; areas divided by ``area_scale``."""
-    return {
-        "images": series.images[:, :-1, ..., None].astype(np.float32),
-        "areas": (series.areas[:, :-1] / area_scale).astype(np.float32),
-    }
+def model_inputs(
+    series: VisitSeries, area_scale: float, use_areas: bool = True
+) -> dict[str, np.ndarray]:
+    """Observed visits (all but the last) as model inputs; areas divided by ``area_scale``.
+    With ``use_areas=False`` only the ``images`` (for ``progression_model(use_areas=False)``)."""
+    inputs = {"images": series.images[:, :-1, ..., None].astype(np.float32)}
+    if use_areas:
+        inputs["areas"] = (series.areas[:, :-1] / area_scale).astype(np.float32)
+    return inputs
+
+
+def uses_areas(model: keras.Model) -> bool:
+    """Whether a progression model has the ``areas`` input."""
+    return "areas" in [tensor.name for tensor in model.inputs]
 
 
 def baselines(series: VisitSeries) -> dict[str, dict[str, np.ndarray]]:
@@ -101,11 +111,15 @@ def train_progression(
     params: dict, data: dict[str, VisitSeries], verbose: bool = True
 ) -> tuple[keras.Model, dict]:
     """Fit the CNN+GRU on the training series (Huber loss on the next area, cross-entropy
-    on the trend); keep the epoch with the lowest validation loss."""
+    on the trend); keep the epoch with the lowest validation loss. ``params["use_areas"]``
+    (default True) gives the model the measured areas as well as the images."""
     p = {**DEFAULTS, **params}
     set_seed(p["seed"])
     n_in = p["n_visits"] - 1
-    model = progression_model(n_in, p["size"], width=p["width"], recurrent_units=p["units"])
+    use_areas = bool(p.get("use_areas", True))
+    model = progression_model(
+        n_in, p["size"], width=p["width"], recurrent_units=p["units"], use_areas=use_areas
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(p["learning_rate"]),
         loss={
@@ -120,8 +134,9 @@ def train_progression(
             "trend": s.trend,
         }
 
-    x_train, y_train = model_inputs(data["train"], p["area_scale"]), targets(data["train"])
-    x_val, y_val = model_inputs(data["val"], p["area_scale"]), targets(data["val"])
+    x_train = model_inputs(data["train"], p["area_scale"], use_areas)
+    x_val = model_inputs(data["val"], p["area_scale"], use_areas)
+    y_train, y_val = targets(data["train"]), targets(data["val"])
 
     def val_loss(m: keras.Model) -> float:
         return float(m.evaluate(x_val, y_val, batch_size=128, verbose=0, return_dict=True)["loss"])
@@ -163,8 +178,11 @@ def load_or_train_progression(
 
 
 def predict(model: keras.Model, series: VisitSeries, area_scale: float) -> dict[str, np.ndarray]:
-    """Next-area prediction (in pixels) and trend probabilities (N, 3)."""
-    out = model.predict(model_inputs(series, area_scale), batch_size=64, verbose=0)
+    """Next-area prediction (in pixels) and trend probabilities (N, 3); the model gets the
+    areas only if it has an ``areas`` input (:func:`uses_areas`)."""
+    out = model.predict(
+        model_inputs(series, area_scale, uses_areas(model)), batch_size=64, verbose=0
+    )
     return {
         "next_area": np.maximum(out["next_area"][:, 0] * area_scale, 0.0),
         "trend_scores": out["trend"],

@@ -8,12 +8,14 @@ every parameter including those of the data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from helpers.data.phantoms import PhantomSet, fingerprint, phantom_splits
-from helpers.models.losses import dice_bce_loss, soft_dice
+from helpers.models.losses import dice_bce_loss, dice_loss, soft_dice
 from helpers.models.unet import unet
 from helpers.runtime import set_seed
 from helpers.train.cache import cached_model
@@ -35,6 +37,10 @@ DEFAULTS = {
 }
 
 
+#: Loss names :func:`train_unet` understands besides the Keras ones.
+LOSSES: dict[str, Callable] = {"dice_bce": dice_bce_loss, "dice": dice_loss}
+
+
 def predict_masks(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Lesion probability maps (N, H, W) for float images (N, H, W) or (N, H, W, 1)."""
     x = images[..., None] if images.ndim == 3 else images
@@ -42,16 +48,26 @@ def predict_masks(model: keras.Model, images: np.ndarray, batch_size: int = 64) 
 
 
 def train_unet(
-    params: dict, data: dict[str, PhantomSet], verbose: bool = True
+    params: dict,
+    data: dict[str, PhantomSet],
+    verbose: bool = True,
+    *,
+    loss: str | Callable = "dice_bce",
 ) -> tuple[keras.Model, dict]:
-    """Fit a U-Net with Dice + BCE, Adam and a cosine schedule; keep the epoch with the
-    best validation soft Dice. Returns ``(model, meta)`` with the per-epoch history."""
+    """Fit a U-Net with Adam and a cosine schedule; keep the epoch with the best validation
+    soft Dice. Returns ``(model, meta)`` with the per-epoch history.
+
+    ``loss``: ``"dice_bce"`` (the default, :func:`helpers.models.losses.dice_bce_loss`),
+    ``"dice"`` (soft Dice alone), or any Keras loss name or callable, e.g.
+    ``"binary_crossentropy"`` for per-pixel cross-entropy alone. It is an argument rather
+    than a key of ``params``, so the cache key of :func:`load_or_train_unet` is unchanged;
+    that function always trains with the default."""
     p = {**DEFAULTS, **params}
     set_seed(p["seed"])
     model = unet((p["size"], p["size"], 1), depth=p["depth"], width=p["width"])
     steps = int(np.ceil(len(data["train"]) / p["batch_size"])) * p["epochs"]
     schedule = keras.optimizers.schedules.CosineDecay(p["learning_rate"], steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=dice_bce_loss)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSSES.get(loss, loss))
     x_train = data["train"].images[..., None]
     y_train = data["train"].masks[..., None].astype(np.float32)
     ds = (

@@ -1,4 +1,4 @@
-"""Loss functions for segmentation: soft Dice and Dice + binary cross-entropy.
+"""Loss functions for segmentation: soft Dice, the Dice loss and Dice + binary cross-entropy.
 
 Taught in ``notebooks/06_segmentation_detection.ipynb``. Cross-entropy alone is dominated
 by the many background pixels of a small lesion; the Dice term measures overlap with the
@@ -18,6 +18,12 @@ def soft_dice(y_true, y_pred, smooth: float = 1.0):
     overlap = ops.sum(y_true * y_pred, axis=axes)
     total = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
     return (2.0 * overlap + smooth) / (total + smooth)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+def dice_loss(y_true, y_pred):
+    """1 - soft Dice, per image (the Dice term of :func:`dice_bce_loss` alone)."""
+    return 1.0 - soft_dice(y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable(package="helpers")
