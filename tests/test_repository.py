@@ -270,3 +270,35 @@ def test_prose_number_check_can_fail(tmp_path):
     path = tmp_path / "99_probe.ipynb"
     path.write_text(json.dumps(nb))
     assert _unbacked(path) == ["99_probe.ipynb markdown cell 1: 0.966"]
+
+
+# --- Cross-references -------------------------------------------------------------------------
+NOTEBOOK_STEMS = sorted(p.stem for p in NOTEBOOKS)
+#: A notebook named in prose (``04_evaluation``, in backticks or not) outside a link or code.
+UNLINKED = re.compile(r"(?<![\[\w/.(-])(`?)(" + "|".join(NOTEBOOK_STEMS) + r")\1(?![\w.\]/(-])")
+LINK_OR_CODE = re.compile(r"```.*?```|\[[^\]]*\]\([^)]*\)|<[^>]+>", re.S)
+
+
+def unlinked_mentions(text: str) -> list[str]:
+    text = LINK_OR_CODE.sub(" ", text)
+    return [m.group(2) for m in UNLINKED.finditer(text)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cross_references_are_links(path):
+    """Every mention of a notebook in markdown is a link to it:
+    [`04_evaluation`](04_evaluation.ipynb), not `04_evaluation`."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found = [
+        f"markdown cell {i}: {name}"
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "markdown"
+        for name in unlinked_mentions("".join(cell["source"]))
+    ]
+    assert not found, f"{path.name}: not links: {found}"
+
+
+def test_cross_reference_check_can_fail():
+    assert unlinked_mentions("see `04_evaluation`, section 2") == ["04_evaluation"]
+    assert unlinked_mentions("see [`04_evaluation`](04_evaluation.ipynb)") == []
+    assert unlinked_mentions("figures/04_evaluation.png and `python -m x`") == []
