@@ -279,9 +279,15 @@ UNLINKED = re.compile(r"(?<![\[\w/.(-])(`?)(" + "|".join(NOTEBOOK_STEMS) + r")\1
 LINK_OR_CODE = re.compile(r"```.*?```|\[[^\]]*\]\([^)]*\)|<[^>]+>", re.S)
 
 
+#: "notebook 04" in prose, outside a link.
+NUMBERED = re.compile(r"\b[Nn]otebook (\d\d)\b")
+
+
 def unlinked_mentions(text: str) -> list[str]:
     text = LINK_OR_CODE.sub(" ", text)
-    return [m.group(2) for m in UNLINKED.finditer(text)]
+    named = [m.group(2) for m in UNLINKED.finditer(text)]
+    numbered = [f"notebook {m.group(1)}" for m in NUMBERED.finditer(re.sub(r"`[^`]*`", " ", text))]
+    return named + numbered
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -302,3 +308,5 @@ def test_cross_reference_check_can_fail():
     assert unlinked_mentions("see `04_evaluation`, section 2") == ["04_evaluation"]
     assert unlinked_mentions("see [`04_evaluation`](04_evaluation.ipynb)") == []
     assert unlinked_mentions("figures/04_evaluation.png and `python -m x`") == []
+    assert unlinked_mentions("as notebook 05 shows") == ["notebook 05"]
+    assert unlinked_mentions("as [notebook 05](05_explainability.ipynb) shows") == []
