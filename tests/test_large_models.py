@@ -197,3 +197,55 @@ def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeyp
 def test_fine_tune_refuses_a_model_without_a_backbone():
     with pytest.raises(ValueError, match="not a transfer model"):
         transfer.fine_tune({"model": "compact_cnn"})
+
+
+def test_mobilenet_trainable_passes_through_to_the_backbone():
+    """``trainable=False`` in the model options freezes the backbone (linear probing)."""
+    probe = backbones.mobilenet_v3_small((32, 32, 3), 1, weights=None, trainable=False)
+    tuned = backbones.mobilenet_v3_small((32, 32, 3), 1, weights=None)  # default: fine-tune all
+
+    def trainable_count(model):
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+    head = 576 + 1  # the dense head on the pooled features of MobileNetV3-Small
+    assert trainable_count(probe) == head
+    assert trainable_count(tuned) > trainable_count(probe)
+    assert probe.count_params() == tuned.count_params()
+
+
+def test_resolve_weights_keys_imagenet_models_apart(monkeypatch):
+    """The weights' origin is in the options (so in the cache key) before the cache is asked;
+    offline the options, and so the keys of the models trained offline, are unchanged."""
+    from helpers.train.config import TrainConfig
+
+    options = {"weights": "imagenet", "dropout": 0.2, "minimalistic": True}
+    shape = (64, 64, 3)
+    asked = []
+    monkeypatch.setattr(backbones, "imagenet_available", lambda *a, **k: asked.append(k) or False)
+    offline = backbones.resolve_weights("mobilenet_v3_small", shape, options)
+    assert offline == options and asked == [{"minimalistic": True}]
+    monkeypatch.setattr(backbones, "imagenet_available", lambda *a, **k: True)
+    online = backbones.resolve_weights("mobilenet_v3_small", shape, options)
+    assert online == {**options, "weights": backbones.IMAGENET_ONLY}
+    config = TrainConfig(model="mobilenet_v3_small", model_options=options)
+    assert TrainConfig(model="mobilenet_v3_small", model_options=offline).key() == config.key()
+    assert TrainConfig(model="mobilenet_v3_small", model_options=online).key() != config.key()
+    assert backbones.resolve_weights("mobilenet_v3_small", shape, {}) == {
+        "weights": backbones.IMAGENET_ONLY
+    }  # the builder's default is ImageNet too
+    for model, opts in (("mobilenet_v3_small", {"weights": None}), ("compact_cnn", options)):
+        assert backbones.resolve_weights(model, shape, opts) == opts
+
+
+def test_imagenet_only_never_falls_back(monkeypatch):
+    original = keras.applications.MobileNetV3Small
+
+    def offline(*args, weights=None, **kwargs):
+        if weights == "imagenet":
+            raise urllib.error.URLError("no network")
+        return original(*args, weights=weights, **kwargs)
+
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
+    assert not backbones.imagenet_available("MobileNetV3Small", (32, 32, 3))
+    with pytest.raises(RuntimeError, match="ImageNet weights for MobileNetV3Small unavailable"):
+        backbones.backbone("MobileNetV3Small", (32, 32, 3), weights=backbones.IMAGENET_ONLY)

@@ -10,6 +10,8 @@ pre-trained result it did not get.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import warnings
 from pathlib import Path
@@ -25,8 +27,10 @@ def backbone(
     **options,
 ) -> tuple[keras.Model, str]:
     """``(feature extractor without its classifier, status)``. ``weights``: ``"imagenet"``
-    (downloaded by Keras into ``~/.keras/models``, checksummed), a path to a
-    ``.weights.h5`` file saved from the same architecture, or ``None`` (random).
+    (downloaded by Keras into ``~/.keras/models``, checksummed; random initialisation when
+    they cannot be had), :data:`IMAGENET_ONLY` (the ImageNet weights or a ``RuntimeError``,
+    never a fallback), a path to a ``.weights.h5`` file saved from the same architecture, or
+    ``None`` (random).
     ``options`` go to the Keras Applications builder (e.g. ``minimalistic=True``)."""
     builder = getattr(keras.applications, name, None)
     if builder is None:
@@ -45,13 +49,15 @@ def backbone(
 
     if weights is None:
         return built(build(None), "random initialisation (no weights requested)")
-    if weights == "imagenet":
+    if weights in ("imagenet", IMAGENET_ONLY):
         try:
             return built(build("imagenet"), "ImageNet weights")
         except (
             Exception
         ) as exc:  # no network, blocked host, bad download: Keras raises several kinds
             reason = _short_reason(exc)
+            if weights == IMAGENET_ONLY:
+                raise RuntimeError(f"ImageNet weights for {name} unavailable ({reason})") from exc
             return built(
                 build(None), f"random initialisation: ImageNet weights unavailable ({reason})"
             )
@@ -70,6 +76,49 @@ def backbone(
             f"{path}: weights do not fit {name} at input {input_shape}: {exc}"
         ) from exc
     return built(model, f"weights from {path.name}")
+
+
+#: ``weights`` value of a backbone that must start from the ImageNet weights (no fallback to
+#: random initialisation). :func:`resolve_weights` puts it into a run's model options once the
+#: weights are known to be available, so the model cache keys a pre-trained model apart from
+#: one that asked for ImageNet weights offline and got random initialisation.
+IMAGENET_ONLY = "imagenet-only"
+
+
+def imagenet_available(
+    name: str = "MobileNetV3Small",
+    input_shape: tuple[int, int, int] = (64, 64, 3),
+    **options,
+) -> bool:
+    """Whether Keras can build ``name`` with its ImageNet weights here (downloading them
+    into its cache the first time). Keras' download message is swallowed."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            getattr(keras.applications, name)(
+                weights="imagenet",
+                include_top=False,
+                input_shape=input_shape,
+                pooling="avg",
+                **options,
+            )
+    except Exception:  # noqa: BLE001  (no network, blocked host, bad download: several kinds)
+        return False
+    return True
+
+
+def resolve_weights(model: str, input_shape: tuple[int, int, int], model_options: dict) -> dict:
+    """The model options of a registered transfer ``model`` (:data:`BACKBONES`) with their
+    weights' origin settled before the cache is asked: ``weights="imagenet"`` (also the
+    builders' default) becomes :data:`IMAGENET_ONLY` when the ImageNet weights are available,
+    and stays ``"imagenet"`` when they are not, which is the key of the random-initialisation
+    fallback (the key the offline runs have always had). Other options are returned as given."""
+    if model not in BACKBONES or model_options.get("weights", "imagenet") != "imagenet":
+        return dict(model_options)
+    backbone_options = {k: v for k, v in model_options.items() if k == "minimalistic"}
+    if not imagenet_available(BACKBONES[model], input_shape, **backbone_options):
+        return dict(model_options)
+    return {**model_options, "weights": IMAGENET_ONLY}
 
 
 #: Status of the backbone built last in this process.
@@ -131,11 +180,15 @@ def mobilenet_v3_small(
     dropout: float = 0.2,
     bn_momentum: float | None = None,
     minimalistic: bool = False,
+    trainable: bool = True,
 ) -> keras.Model:
     """MobileNetV3-Small (Keras Applications) with a new head, for transfer learning
     (``09_large_models``): ImageNet weights when they can be downloaded, else random
-    initialisation; :func:`backbone` says which."""
+    initialisation; :func:`backbone` says which. ``trainable=False`` freezes the backbone
+    (linear probing: only the head is trained); the default fine-tunes everything."""
     features, _ = backbone(
         BACKBONES["mobilenet_v3_small"], input_shape, weights, minimalistic=minimalistic
     )
-    return transfer_classifier(features, n_classes, dropout=dropout, bn_momentum=bn_momentum)
+    return transfer_classifier(
+        features, n_classes, dropout=dropout, trainable=trainable, bn_momentum=bn_momentum
+    )
