@@ -125,6 +125,40 @@ def _read(path: Path, flag: str = "breastmnist"):
     return datasets.read_npz(path, medmnist_info(flag))
 
 
+def test_npy_renamed_npz(tmp_path):
+    bad = tmp_path / "breastmnist.npz"
+    with open(bad, "wb") as f:
+        np.save(f, np.zeros((4, 28, 28), np.uint8))
+    with pytest.raises(DatasetError, match=r"breastmnist\.npz: holds a single array \(a \.npy"):
+        _read(bad)
+
+
+def test_corrupt_member_of_an_intact_archive(tmp_path):
+    """The zip directory is fine but one compressed member's bytes are flipped."""
+    import zipfile
+
+    info = medmnist_info("breastmnist")
+    good = tmp_path / "good.npz"
+    arrays = {
+        f"{s}_images": np.zeros((info.n_samples[s], 28, 28), np.uint8)
+        for s in ("train", "val", "test")
+    }
+    arrays |= {
+        f"{s}_labels": np.zeros((info.n_samples[s], 1), np.uint8) for s in ("train", "val", "test")
+    }
+    np.savez_compressed(good, **arrays)
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        member = archive.getinfo("val_images.npy")
+    start = member.header_offset + 30 + len(member.filename) + len(member.extra)
+    for offset in range(start + 20, start + 60):
+        data[offset] ^= 0xFF  # inside the deflate stream of val_images
+    bad = tmp_path / "breastmnist.npz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"breastmnist\.npz: cannot read the val arrays"):
+        _read(bad)
+
+
 def test_truncated_npz(tmp_path):
     good = write_medmnist_npz(tmp_path / "good.npz", medmnist_info("breastmnist"))
     bad = tmp_path / "breastmnist.npz"
@@ -282,6 +316,61 @@ def test_download_with_wrong_md5_leaves_nothing_behind(file_server, tmp_path):
     with pytest.raises(DatasetError, match=r"breastmnist\.npz: the download .* did not match md5"):
         datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
     assert not list(cache.glob("*")), "a failed download must not leave a (partial) file"
+
+
+def test_cache_under_a_file_is_a_dataset_error(file_server, tmp_path):
+    """A cache path inside a regular file: the project's error, naming the path."""
+    served, base = file_server
+    info = medmnist_info("breastmnist")
+    write_medmnist_npz(served / info.filename, info)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(DatasetError, match=r"not-a-folder/sub/breastmnist\.npz: cannot write"):
+        datasets.download_medmnist(
+            "breastmnist", cache_dir=blocker / "sub", url=f"{base}/{info.filename}"
+        )
+
+
+def test_disk_full_during_download_leaves_nothing(file_server, tmp_path, monkeypatch):
+    """ENOSPC while writing: the project's error says so, and no partial file is kept."""
+    import errno
+
+    import pooch
+
+    served, base = file_server
+    info = medmnist_info("breastmnist")
+    write_medmnist_npz(served / info.filename, info)
+    real = pooch.HTTPDownloader.__call__
+
+    def full_disk(self, url, output_file, pooch_, check_only=False):
+        real(self, url, output_file, pooch_, check_only)  # writes the temporary file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", full_disk)
+    cache = tmp_path / "dl-cache"
+    with pytest.raises(DatasetError, match="No space left on device"):
+        datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
+    assert not [p for p in cache.glob("*") if p.is_file()], "no partial download may remain"
+
+
+def test_interrupted_download_leaves_nothing(file_server, tmp_path, monkeypatch):
+    """A download stopped by Ctrl-C half-way: the interrupt propagates, no file remains."""
+    import pooch
+
+    served, base = file_server
+    info = medmnist_info("breastmnist")
+    write_medmnist_npz(served / info.filename, info)
+    real = pooch.HTTPDownloader.__call__
+
+    def interrupted(self, url, output_file, pooch_, check_only=False):
+        real(self, url, output_file, pooch_, check_only)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", interrupted)
+    cache = tmp_path / "dl-cache"
+    with pytest.raises(KeyboardInterrupt):
+        datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
+    assert not [p for p in cache.glob("*") if p.is_file()], "no partial download may remain"
 
 
 # ---- the real offline copies ---------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.paths import DATA_DIR_ENV, download_cache_dir
+from helpers.paths import CACHE_DIR_ENV, DATA_DIR_ENV, download_cache_dir
 from helpers.paths import data_dir as env_data_dir
 
 SPLITS = ("train", "val", "test")
@@ -221,13 +222,13 @@ def read_npz(path: Path, info: MedMNISTInfo) -> tuple[dict[str, np.ndarray], dic
 
     try:
         archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
         raise fail(f"not a readable .npz archive (truncated or corrupt?): {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy renamed: one bare array
+        raise fail("holds a single array (a .npy file?), not an .npz archive of named arrays")
     images: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}
     with archive:
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise fail("holds a single array, not an .npz archive of named arrays")
         expected = [f"{s}_{kind}" for s in SPLITS for kind in ("images", "labels")]
         missing = [k for k in expected if k not in archive.files]
         if missing:
@@ -237,7 +238,7 @@ def read_npz(path: Path, info: MedMNISTInfo) -> tuple[dict[str, np.ndarray], dic
             try:
                 x = archive[f"{split}_images"]
                 y = archive[f"{split}_labels"]
-            except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+            except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
                 raise fail(
                     f"cannot read the {split} arrays (truncated or corrupt?): {exc}"
                 ) from exc
@@ -301,6 +302,13 @@ def download_medmnist(
         raise DatasetError(
             f"{folder / info.filename}: the download from {url or info.url} did not match "
             f"md5 {info.md5} and was discarded ({exc}). {_where_to_put(info)}"
+        ) from exc
+    except OSError as exc:  # cache folder not writable, under a file, disk full
+        reason = exc.strerror or type(exc).__name__
+        raise DatasetError(
+            f"{folder / info.filename}: cannot write the download cache ({reason}); nothing "
+            f"was kept. Point ${CACHE_DIR_ENV} at a writable folder with space. "
+            f"{_where_to_put(info)}"
         ) from exc
     return Path(fetched)
 
