@@ -162,7 +162,14 @@ def _out_of_scope_files(folder, data):
     nan_image = to_float(image[None])[0, ..., 0].copy()
     nan_image[3, 3] = np.nan
     np.savez(files["nan_npz"], image=nan_image)
+    files["all_nan_npz"] = folder / "all_nan.npz"
+    np.savez(files["all_nan_npz"], image=np.full((28, 28), np.nan, np.float32))
+    files["one_pixel"] = folder / "one_pixel.png"
+    Image.fromarray(image[:1, :1]).save(files["one_pixel"])
     pixels = image.astype(np.uint16) * 16
+    files["mammo_dcm"] = write_dicom(
+        folder / "mammo.dcm", pixels, modality="MG", body_part="BREAST"
+    )
     files["mr_dcm"] = write_dicom(folder / "mr.dcm", pixels, modality="MR")
     files["knee_dcm"] = write_dicom(folder / "knee.dcm", pixels, modality="DX", body_part="KNEE")
     files["chest_dcm"] = write_dicom(folder / "chest.dcm", pixels, modality="DX", body_part="CHEST")
@@ -187,6 +194,9 @@ def scoped_model(exported, tmp_path):
         ("blank", "blank image"),
         ("tiny", "8 x 8 pixels: smaller than 16"),
         ("nan_npz", "not finite"),
+        ("all_nan_npz", "not finite"),
+        ("one_pixel", "1 x 1 pixels: smaller than 16"),
+        ("mammo_dcm", "Modality MG is outside the intended use (CR, DX)"),
         ("mr_dcm", "Modality MR is outside the intended use (CR, DX)"),
         ("knee_dcm", "BodyPartExamined KNEE is outside the intended use (CHEST)"),
     ],
@@ -211,7 +221,9 @@ def test_predict_batch_of_good_and_bad_files_scores_every_good_one(
     (tmp_path / "more").mkdir()
     files = {**_out_of_scope_files(tmp_path, data), **_files(tmp_path / "more", data)}
     (tmp_path / "more" / "not_an_image.png").write_text("hello")
-    names = [*map(str, files.values()), str(tmp_path / "more" / "not_an_image.png")]
+    truncated = tmp_path / "more" / "truncated.npz"
+    truncated.write_bytes(files["nan_npz"].read_bytes()[:100])
+    names = [*map(str, files.values()), str(truncated), str(tmp_path / "more" / "not_an_image.png")]
     status = predict.main(["--model", str(scoped_model), "--format", "csv", *names])
     out, _ = capsys.readouterr()
     import csv
@@ -223,8 +235,10 @@ def test_predict_batch_of_good_and_bad_files_scores_every_good_one(
     assert set(names) <= {name.split("[")[0] for name in by_file}  # one row per file at least
     for key in ("good", "chest_dcm", "small_png", "big16_png", "rgba_png", "rgb_jpg"):
         assert by_file[str(files[key])]["status"] == "scored", key
-    for key in ("blank", "tiny", "nan_npz", "mr_dcm", "knee_dcm"):
+    for key in ("blank", "tiny", "nan_npz", "all_nan_npz", "one_pixel", "mammo_dcm", "mr_dcm"):
         assert by_file[str(files[key])]["status"] == "refused", key
+    assert by_file[str(truncated)]["status"] == "failed"
+    assert "not a readable .npz" in by_file[str(truncated)]["reason"]
     for key in ("corrupt_png", "missing"):
         assert by_file[str(files[key])]["status"] == "failed", key
     assert by_file[names[-1]]["status"] == "failed"

@@ -29,6 +29,8 @@ import argparse
 import csv
 import json
 import sys
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -165,12 +167,15 @@ def read_npz_images(path: Path) -> list[tuple[str, np.ndarray]]:
             array = archive[key]
     except ImageFileError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise ImageFileError(f"{path}: not a readable .npz file: {exc}") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ImageFileError(
+            f"{path}: not a readable .npz file (truncated or corrupt?): {exc}"
+        ) from exc
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / 255.0
     elif np.issubdtype(array.dtype, np.floating):
-        if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1):
+        finite = array[np.isfinite(array)]  # non-finite pixels are refused later, by judge()
+        if finite.size and (finite.min() < 0 or finite.max() > 1):
             raise ImageFileError(f"{path}: float array outside [0, 1]; scale it first")
         array = array.astype(np.float32)
     else:
