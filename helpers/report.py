@@ -45,13 +45,19 @@ def compare(
     *,
     what: str = "AUC",
     digits: int = 3,
+    lower_is_better: bool = False,
 ) -> str:
     """A sentence that says which is higher only when the interval of ``a - b`` excludes
-    zero, and otherwise that the data cannot tell them apart."""
+    zero, and otherwise that the data cannot tell them apart. For an error
+    (``lower_is_better``, e.g. a mean absolute error) it says which has the higher error and
+    that this is the worse one, so "higher" is never read as "better"."""
     interval = (
         f"{what} difference {num(difference, digits)}, "
         f"95 % CI {num(low, digits)} to {num(high, digits)}"
     )
+    if lower_is_better and (low > 0 or high < 0):
+        verdict = "a higher (worse)" if low > 0 else "a lower (better)"
+        return f"{name_a} has {verdict} {what} than {name_b} ({interval})"
     if low > 0:
         return f"{name_a} scores higher than {name_b} ({interval})"
     if high < 0:
