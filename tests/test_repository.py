@@ -198,7 +198,7 @@ UNCHECKED_SECTIONS = re.compile(r"^#+\s*(Exercises|References|Answers)\b", re.M 
 #: Settings stated in prose whose home is not the notebook's code (with where they live).
 SETTINGS_IN_PROSE = {
     ("03_training.ipynb", "0.3"): "the improved recipe's dropout (helpers.train.recipes)",
-    ("09_large_models.ipynb", "0.999"): "the batch-norm momentum Keras Applications uses for MobileNetV3",
+    ("09_large_models.ipynb", "0.999"): "Keras Applications MobileNetV3 batch-norm momentum",
 }
 
 
