@@ -331,10 +331,18 @@ def test_cache_under_a_file_is_a_dataset_error(file_server, tmp_path):
         )
 
 
-def test_disk_full_during_download_leaves_nothing(file_server, tmp_path, monkeypatch):
-    """ENOSPC while writing: the project's error says so, and no partial file is kept."""
-    import errno
-
+@pytest.mark.parametrize(
+    "failure, expected",
+    [
+        (OSError(28, "No space left on device"), DatasetError),  # disk full: the project's error
+        (KeyboardInterrupt(), KeyboardInterrupt),  # Ctrl-C half-way: the interrupt propagates
+    ],
+    ids=["disk-full", "interrupted"],
+)
+def test_failed_download_leaves_no_partial_file(
+    file_server, tmp_path, monkeypatch, failure, expected
+):
+    """The download writes its temporary file, then fails: no (partial) file remains."""
     import pooch
 
     served, base = file_server
@@ -342,34 +350,16 @@ def test_disk_full_during_download_leaves_nothing(file_server, tmp_path, monkeyp
     write_medmnist_npz(served / info.filename, info)
     real = pooch.HTTPDownloader.__call__
 
-    def full_disk(self, url, output_file, pooch_, check_only=False):
+    def failing(self, url, output_file, pooch_, check_only=False):
         real(self, url, output_file, pooch_, check_only)  # writes the temporary file
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise failure
 
-    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", full_disk)
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", failing)
     cache = tmp_path / "dl-cache"
-    with pytest.raises(DatasetError, match="No space left on device"):
+    with pytest.raises(expected) as raised:
         datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
-    assert not [p for p in cache.glob("*") if p.is_file()], "no partial download may remain"
-
-
-def test_interrupted_download_leaves_nothing(file_server, tmp_path, monkeypatch):
-    """A download stopped by Ctrl-C half-way: the interrupt propagates, no file remains."""
-    import pooch
-
-    served, base = file_server
-    info = medmnist_info("breastmnist")
-    write_medmnist_npz(served / info.filename, info)
-    real = pooch.HTTPDownloader.__call__
-
-    def interrupted(self, url, output_file, pooch_, check_only=False):
-        real(self, url, output_file, pooch_, check_only)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", interrupted)
-    cache = tmp_path / "dl-cache"
-    with pytest.raises(KeyboardInterrupt):
-        datasets.download_medmnist("breastmnist", cache_dir=cache, url=f"{base}/{info.filename}")
+    if expected is DatasetError:
+        assert "No space left on device" in str(raised.value)
     assert not [p for p in cache.glob("*") if p.is_file()], "no partial download may remain"
 
 
