@@ -167,6 +167,39 @@ def test_calibration_ece_brier_and_temperature():
     assert calibration.brier_score(k_y, k_true) < calibration.brier_score(k_y, sharp)
 
 
+def test_platt_scaling_removes_an_offset_that_a_temperature_cannot():
+    rng = np.random.default_rng(1)
+    true_p = rng.uniform(0.02, 0.98, 20000)
+    y = (rng.uniform(size=true_p.size) < true_p).astype(int)
+    shifted = calibration.apply_platt(true_p, 1.0, 1.5)  # logit + 1.5: a pure offset
+    a, b = calibration.fit_platt(y, shifted)
+    assert a == pytest.approx(1.0, abs=0.05) and b == pytest.approx(-1.5, abs=0.1)
+    platt = calibration.apply_platt(shifted, a, b)
+    tempered = calibration.apply_temperature(shifted, calibration.fit_temperature(y, shifted))
+    assert calibration.expected_calibration_error(y, platt) < 0.02
+    assert calibration.expected_calibration_error(y, tempered) > 0.05  # no offset term
+    assert skm.roc_auc_score(y, platt) == pytest.approx(skm.roc_auc_score(y, shifted))
+    # The paired ECE interval: its estimate is the plain ECE difference, and it excludes 0
+    # for this large improvement but not for a model compared with itself.
+    change = calibration.paired_bootstrap_ece(y, platt, shifted, n_boot=300, seed=0)
+    assert change["difference"] == pytest.approx(
+        calibration.expected_calibration_error(y, platt)
+        - calibration.expected_calibration_error(y, shifted)
+    )
+    assert change["low"] <= change["difference"] <= change["high"] < 0
+    same = calibration.paired_bootstrap_ece(y, shifted, shifted, n_boot=50)
+    assert same["low"] == same["high"] == same["difference"] == 0
+    # Multi-class top-label ECE goes through the same vectorised path.
+    k_p = rng.dirichlet(np.ones(3), size=400)
+    k_y = np.array([rng.choice(3, p=p) for p in k_p])
+    multi = calibration.paired_bootstrap_ece(k_y, k_p, np.full_like(k_p, 1 / 3), n_boot=20)
+    assert multi["difference"] == pytest.approx(
+        calibration.expected_calibration_error(k_y, k_p)
+        - calibration.expected_calibration_error(k_y, np.full_like(k_p, 1 / 3))
+    )
+    assert calibration.share_near_certain(np.array([0.05, 0.5, 0.95, 0.91, 0.2])) == 0.6
+
+
 def test_operating_points_never_see_test_labels():
     y_val, s_val = _binormal(60, 100, 1.5, seed=7)
     y_test, s_test = _binormal(60, 100, 1.5, seed=8)
