@@ -66,6 +66,14 @@ SMOKE: dict[str, dict] = {
     },
     "07_progression.ipynb": {"N_TRAIN": 60, "N_VAL": 30, "N_TEST": 40, "EPOCHS": 3},
     "08_deployment.ipynb": {"RECIPE_EPOCHS": 2, "REPEATS": 20, "N_REPRESENTATIVE": 20},
+    "10_generalization.ipynb": {
+        "RECIPE_EPOCHS": 2,
+        "N_BOOT": 50,
+        "TTA_VIEWS": 2,
+        "CHEAP_EPOCHS": 1,
+        "NOISE_RATES": [0.0, 0.2],
+        "OOF_FOLDS": 2,
+    },
     "09_large_models.ipynb": {
         "RECIPE_EPOCHS": 2,
         "GRID_CHANGES": {
