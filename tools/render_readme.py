@@ -219,6 +219,30 @@ def scaling_paragraph() -> str:
     )
 
 
+def generalization_paragraph() -> str:
+    corruptions = table("10_corruptions")
+    improved = corruptions[corruptions.model == "improved recipe"]
+    clean = improved[improved.corruption == "none"].iloc[0]
+    worst = improved.loc[improved.groupby("corruption").severity.idxmax()]
+    worst = worst[worst.corruption != "none"].sort_values("auc")
+    at_top = "; ".join(
+        f"{row.corruption.replace('_', ' ')} {f3(row.auc)}" for row in worst.itertuples()
+    )
+    noise = table("10_label_noise")
+    noisy = "; ".join(f"{row['training labels']} {f3(row.auc)}" for _, row in noise.iterrows())
+    ood = table("10_ood")
+    separated = "; ".join(
+        f"{row['images']} {f3(row['AUROC distance'])}" for _, row in ood.head(2).iterrows()
+    )
+    return (
+        "**Generalisation** (`10_generalization`, `figures/10_*.csv`, test split of "
+        "PneumoniaMNIST): the improved recipe's test AUC, clean "
+        f"{f3(clean.auc)} ({interval(clean.auc_low, clean.auc_high)}), at each corruption's "
+        f"highest severity: {at_top}. A small CNN trained with flipped labels: {noisy}. "
+        f"Out-of-distribution AUROC of the feature-distance score: {separated}."
+    )
+
+
 def reproduction_paragraph() -> str:
     """What "reproduced" means on another machine, from tools/check_reproduction.py."""
     spec = importlib.util.spec_from_file_location("check", ROOT / "tools" / "check_reproduction.py")
@@ -246,6 +270,7 @@ PARAGRAPHS = [
     lesions_paragraph,
     deployment_paragraph,
     scaling_paragraph,
+    generalization_paragraph,
     reproduction_paragraph,
 ]
 
