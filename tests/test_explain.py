@@ -221,6 +221,15 @@ def test_deletion_and_insertion_reward_the_right_map(quadrant_model):
     )  # both are the intact image
 
 
+def test_reference_size_is_the_filters_default():
+    assert ee.reference_size(64) == 9 and ee.reference_size(28) == 5 and ee.reference_size(8) == 3
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(64, 64)).astype(np.float32)
+    assert np.array_equal(
+        ee.lesion_free_reference(image), ee.lesion_free_reference(image, ee.reference_size(64))
+    )
+
+
 def test_localisation_scores():
     mask = np.zeros((64, 64), bool)
     mask[30:34, 30:34] = True
@@ -237,6 +246,15 @@ def test_localisation_scores():
     assert np.isnan(ee.energy_inside(-on, mask))
     assert ee.centroid_distance(on, mask) == 0.0
     assert ee.centroid_distance(far, mask) == pytest.approx(np.hypot(25, 25), abs=0.5)
+    two = mask.copy()
+    two[50:54, 50:54] = True  # a second, separate lesion
+    both = np.zeros((64, 64))
+    both[31, 31] = both[51, 51] = 1  # a map that marks both: its centroid lies between them
+    assert ee.lesion_regions(two) == 2 and ee.lesion_regions(mask) == 1
+    assert np.isnan(ee.centroid_distance(both, two))  # undefined with two lesions
+    touching = mask.copy()
+    touching[34:37, 30:34] = True  # touches the first: one region, still scored
+    assert ee.lesion_regions(touching) == 1 and ee.centroid_distance(on, touching) == 0.0
     segment = np.zeros((64, 64))
     segment[28:36, 28:36] = 1  # a tied plateau (a LIME segment): its centroid is the point
     assert ee.pointing_hit(segment, mask, tolerance=0)

@@ -69,6 +69,41 @@ def test_froc_counts_false_positives_per_image():
     )
 
 
+def test_missed_lesions_come_from_the_same_matching_as_the_hits():
+    # Two identical true boxes and one predicted box with IoU 1 to both: the box matches
+    # one lesion only, so the other is missed although its best IoU is 1 (a count of
+    # "best IoU below the threshold" would call it found). A third image has no box.
+    truths = [
+        np.array([[0, 0, 4, 4], [0, 0, 4, 4]]),
+        np.array([[10, 10, 14, 14]]),
+        np.array([[5, 5, 9, 9]]),
+    ]
+    predictions = [
+        (np.array([[0, 0, 4, 4]]), np.array([0.9])),
+        (np.array([[11, 11, 15, 15]]), np.array([0.8])),  # IoU 9/23 with its lesion
+        (np.zeros((0, 4), int), np.zeros(0)),
+    ]
+    _, hits, _, n_lesions, _ = det.detection_table(predictions, truths)
+    outcome = det.lesion_outcomes(predictions, truths)
+    assert (~outcome["found"]).sum() == n_lesions - hits.sum() == 3
+    assert outcome["found"].tolist() == [True, False, False, False]
+    assert outcome["best_iou"].tolist() == pytest.approx([1.0, 1.0, 9 / 23, 0.0])
+    assert outcome["image"].tolist() == [0, 0, 1, 2] and outcome["lesion"].tolist() == [0, 1, 0, 0]
+    pred_hits, found = det.match_detections(*predictions[0], truths[0])
+    assert pred_hits.tolist() == [True] and found.sum() == 1
+
+
+def test_froc_point_says_when_a_budget_is_never_reached():
+    fp = np.array([0.0, 0.05, 0.2])
+    sens = np.array([0.5, 0.7, 0.8])
+    thresholds = np.array([0.9, 0.5, 0.1])
+    point = det.froc_point(fp, sens, thresholds, 0.1)
+    assert point == {"sensitivity": 0.7, "fp_per_image": 0.05, "threshold": 0.5, "reached": True}
+    beyond = det.froc_point(fp, sens, thresholds, 1.0)
+    assert not beyond["reached"] and beyond["fp_per_image"] == 0.2 and beyond["sensitivity"] == 0.8
+    assert det.froc_point(fp + 1, sens, thresholds, 0.5)["sensitivity"] == 0.0
+
+
 def test_unet_and_progression_shapes():
     from helpers.models.cnn_gru import progression_model
     from helpers.models.unet import unet

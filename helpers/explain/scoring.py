@@ -77,14 +77,21 @@ def cascading_randomization(model: keras.Model, seed: int = 0) -> list[tuple[str
     return copies
 
 
+def reference_size(side: int) -> int:
+    """The median filter's window (pixels per side) of :func:`lesion_free_reference` for an
+    image ``side`` pixels wide: about 1/7 of the side, odd, at least 3 (9 at 64 px)."""
+    return max(3, (side // 7) | 1)
+
+
 def lesion_free_reference(image: np.ndarray, size: int | None = None) -> np.ndarray:
     """What 'information removed' looks like: a median filter over ``size`` pixels
-    (default: about 1/7 of the side, odd) erases small bright structures such as nodules
+    (default :func:`reference_size`) erases small bright structures such as nodules
     while keeping the edges of the anatomy, so the result still looks like an image of the
-    training distribution. (A Gaussian blur, RISE's choice, does not: notebook 05 shows
-    the phantom classifier calling blurred lesion-free phantoms 'lesion'.)"""
+    training distribution. (RISE's insertion starts from a Gaussian-blurred copy and its
+    deletion sets pixels to black; notebook 05 shows the phantom classifier calling
+    blurred lesion-free phantoms 'lesion', so neither is used here.)"""
     image = np.asarray(image, dtype=np.float32)
-    size = max(3, (image.shape[0] // 7) | 1) if size is None else size
+    size = reference_size(image.shape[0]) if size is None else size
     footprint = (size, size) + (1,) * (image.ndim - 2)
     return ndimage.median_filter(image, size=footprint).astype(np.float32)
 
@@ -99,8 +106,9 @@ def deletion_insertion(
     seed: int = 0,
 ) -> dict[str, np.ndarray | float]:
     """Deletion and insertion curves of one heat-map. Pixels are ranked by ``heat``
-    (highest first; ties broken at random with ``seed``). *Deletion* replaces the top
-    fraction f of pixels by :func:`lesion_free_reference` and records the class
+    (highest first; ties broken at random with ``seed``). *Deletion* replaces each of the
+    top fraction f of pixels by the same pixel of :func:`lesion_free_reference` (the
+    median-filtered image; not black, not blurred) and records the class
     probability: a faithful map makes it fall fast (small area). *Insertion* starts from
     the reference and puts the top pixels back: a faithful map makes it rise fast (large
     area). Returns the fractions, both curves and their areas (trapezoid over f in [0, 1])."""
@@ -157,13 +165,26 @@ def energy_inside(heat: np.ndarray, mask: np.ndarray) -> float:
     return float(positive[np.asarray(mask, bool)].sum() / total) if total > 0 else float("nan")
 
 
+def lesion_regions(mask: np.ndarray) -> int:
+    """Number of separate lesion regions in a mask (8-connected components): two lesions
+    that touch or overlap form one region."""
+    return int(ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3)))[1])
+
+
 def centroid_distance(heat: np.ndarray, mask: np.ndarray) -> float:
     """Distance in pixels from the centroid of the map's positive mass to the nearest
     lesion pixel (0 inside the lesion): a smooth map can be centred on the lesion even
-    when its single peak is not. NaN for a map with no positive values."""
+    when its single peak is not.
+
+    Defined only where the lesion pixels form **one** region (:func:`lesion_regions`):
+    with two separate lesions, the centroid of a map that marks both lies between them,
+    far from either, so the score would punish the better map. NaN there, and NaN for a
+    map with no positive values; notebook 05 scores one-region phantoms and says how
+    many."""
     positive = np.clip(np.asarray(heat, dtype=np.float64), 0, None)
-    if positive.sum() <= 0:
+    mask = np.asarray(mask, bool)
+    if positive.sum() <= 0 or lesion_regions(mask) != 1:
         return float("nan")
     cy, cx = ndimage.center_of_mass(positive)
-    distance_to_lesion = ndimage.distance_transform_edt(~np.asarray(mask, bool))
+    distance_to_lesion = ndimage.distance_transform_edt(~mask)
     return float(ndimage.map_coordinates(distance_to_lesion, [[cy], [cx]], order=1)[0])

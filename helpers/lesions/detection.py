@@ -76,23 +76,57 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def match_boxes(
+def match_detections(
     pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 0.5
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy matching in order of decreasing score: each prediction takes the unmatched
-    true box it overlaps most if IoU >= ``iou``. Returns a bool array: prediction i is a
-    true positive."""
+    true box it overlaps most if IoU >= ``iou``; a true box is matched at most once.
+    Returns (prediction i is a true positive (n,), true lesion j is found (m,)): the one
+    matching from which notebook 06 counts hits, false positives and missed lesions."""
     hits = np.zeros(len(pred), dtype=bool)
-    if len(pred) == 0 or len(truth) == 0:
-        return hits
-    overlaps = box_iou(pred, truth)
     taken = np.zeros(len(truth), dtype=bool)
+    if len(pred) == 0 or len(truth) == 0:
+        return hits, taken
+    overlaps = box_iou(pred, truth)
     for i in np.argsort(-np.asarray(scores), kind="stable"):
         candidates = np.where(taken, -1.0, overlaps[i])
         j = int(np.argmax(candidates))
         if candidates[j] >= iou:
             hits[i], taken[j] = True, True
-    return hits
+    return hits, taken
+
+
+def match_boxes(
+    pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 0.5
+) -> np.ndarray:
+    """The predictions' side of :func:`match_detections`: a bool array, prediction i is a
+    true positive."""
+    return match_detections(pred, scores, truth, iou)[0]
+
+
+def lesion_outcomes(
+    predictions: list[tuple[np.ndarray, np.ndarray]], truths: list[np.ndarray], iou: float = 0.5
+) -> dict[str, np.ndarray]:
+    """One entry per true lesion, from the same matching as :func:`detection_table`:
+    ``image`` and ``lesion`` (its index in the image), ``found`` (matched by a prediction)
+    and ``best_iou`` (its largest IoU with any predicted box of the image, 0 without one).
+    A missed lesion with ``best_iou >= iou`` lost its box to another lesion (one box
+    matches one lesion). ``(~found).sum()`` equals the lesions minus the true positives of
+    :func:`detection_table` by construction. Notebook 06 explains its misses from it."""
+    image, lesion, found, best = [], [], [], []
+    for k, ((boxes, s), truth) in enumerate(zip(predictions, truths, strict=True)):
+        _, taken = match_detections(boxes, s, truth, iou)
+        overlaps = box_iou(truth, boxes)
+        image.extend([k] * len(truth))
+        lesion.extend(range(len(truth)))
+        found.extend(taken.tolist())
+        best.extend(overlaps.max(axis=1).tolist() if len(boxes) else [0.0] * len(truth))
+    return {
+        "image": np.asarray(image, dtype=int),
+        "lesion": np.asarray(lesion, dtype=int),
+        "found": np.asarray(found, dtype=bool),
+        "best_iou": np.asarray(best, dtype=float),
+    }
 
 
 def detection_table(
@@ -132,6 +166,31 @@ def sensitivity_at_fp(fp_per_image: np.ndarray, sensitivity: np.ndarray, max_fp:
     """The highest sensitivity reached with at most ``max_fp`` false positives per image."""
     allowed = fp_per_image <= max_fp
     return float(sensitivity[allowed].max()) if allowed.any() else 0.0
+
+
+def froc_point(
+    fp_per_image: np.ndarray, sensitivity: np.ndarray, thresholds: np.ndarray, max_fp: float
+) -> dict[str, float | bool]:
+    """The FROC operating point used for a false-positive budget of ``max_fp`` per image:
+    the highest sensitivity with at most ``max_fp`` false positives per image, the false
+    positives per image actually made there, and the map threshold that gives it.
+    ``reached`` is False when the curve never makes as many as ``max_fp`` false positives
+    per image: the point is then the curve's end, the same for every larger budget, and a
+    table should say "not reached" rather than show the budget as if it had been used
+    (notebook 06). Sensitivity is 0 and the rest NaN when no point is within the budget."""
+    fp_per_image = np.asarray(fp_per_image, dtype=float)
+    sensitivity = np.asarray(sensitivity, dtype=float)
+    allowed = np.flatnonzero(fp_per_image <= max_fp)
+    reached = bool(fp_per_image.size and fp_per_image.max() >= max_fp)
+    if not allowed.size:
+        return {"sensitivity": 0.0, "fp_per_image": np.nan, "threshold": np.nan, "reached": reached}
+    best = allowed[np.argmax(sensitivity[allowed])]  # the first (fewest FP) on a tie
+    return {
+        "sensitivity": float(sensitivity[best]),
+        "fp_per_image": float(fp_per_image[best]),
+        "threshold": float(np.asarray(thresholds)[best]),
+        "reached": reached,
+    }
 
 
 def froc_by_map_threshold(
