@@ -63,6 +63,26 @@ def test_augmentation_changes_images_only_in_training():
     assert "RandomFlip" in [layer.__class__.__name__ for layer in augmentation(flip=True).layers]
 
 
+def test_augmented_images_stay_in_the_unit_interval():
+    """Contrast is clipped to the images' [0, 1] range, not Keras' default [0, 255]."""
+    x = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
+    aug = augmentation(seed=0, strength=5.0)  # contrast factor up to 0.75: strong stretches
+    for _ in range(3):
+        out = np.asarray(aug(x, training=True))
+        assert out.min() >= 0.0 and out.max() <= 1.0, (out.min(), out.max())
+    contrast = aug.layers[-1]
+    assert tuple(contrast.value_range) == (0.0, 1.0)
+
+
+def test_contrast_is_lowered_as_well_as_raised():
+    """``contrast=0.15`` draws factors in [0.85, 1.15], not only in [1, 1.15]."""
+    contrast = augmentation(seed=0).layers[-1]
+    draws = np.asarray(
+        contrast.get_random_transformation(np.zeros((2000, 4, 4, 1), np.float32))["contrast_factor"]
+    )
+    assert 0.85 <= draws.min() < 0.9 and 1.1 < draws.max() <= 1.15
+
+
 def test_augmentation_strength_scales_every_magnitude():
     weak = augmentation(strength=0.5).layers
     assert weak[0].factor == (-0.02, 0.02) or tuple(weak[0].factor) == (-0.02, 0.02)

@@ -118,9 +118,13 @@ def augmentation(
     """Keras augmentation layers (active only with ``training=True``).
 
     Defaults suit chest X-rays: small rotations, shifts and zooms, mild contrast
-    changes, and *no* horizontal flip (the heart is on the left; a flipped film is a
-    different, rare anatomy: situs inversus). Rotation is a fraction of a full turn.
+    changes (each image's deviations from its mean scaled by a factor in
+    [1 - contrast, 1 + contrast]), and *no* horizontal flip (the heart is on the left; a
+    flipped film is a different, rare anatomy: situs inversus). Rotation is a fraction of
+    a full turn.
     ``strength`` scales all four magnitudes at once (the ``augment`` knob of training).
+    Inputs are floats in [0, 1] and so are the outputs: contrast changes are clipped to
+    [0, 1], and rotation, shift and zoom interpolate between pixels (``fill_mode="nearest"``).
     """
     import keras  # deferred: the data layer imports TensorFlow only where needed
 
@@ -134,7 +138,11 @@ def augmentation(
             translation, translation, fill_mode="nearest", seed=seed + 1
         ),
         keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed + 2),
-        keras.layers.RandomContrast(contrast, seed=seed + 3),
+        # value_range: our images are floats in [0, 1]; Keras' default (0, 255) would clip
+        # the contrast-adjusted pixels to [0, 255], letting them leave [0, 1]. The factor is
+        # given as (lower, upper): Keras 3 turns a single float c into [1, 1 + c] (contrast
+        # only ever raised), the pair gives the documented [1 - c, 1 + c].
+        keras.layers.RandomContrast((contrast, contrast), value_range=(0.0, 1.0), seed=seed + 3),
     ]
     if flip:
         layers.insert(0, keras.layers.RandomFlip("horizontal", seed=seed + 4))
