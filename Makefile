@@ -6,14 +6,24 @@
 #                    stored, and 03-09 run end to end with small parameters (make smoke)
 #   make lab         JupyterLab on the notebooks
 #   make bench       the training and deployment benchmarks (helpers.bench), printed
+#   make book        the rendered book of the stored notebooks (Jupyter Book 1, never executes
+#                    them) in book/_build/html; make book-test opens it in headless Chromium
+#   make browser     Debian's chromium for that test (apt-get, as root on Debian)
 # The environment is a git-ignored virtualenv in .venv with the exact versions of
 # requirements/lock-linux-py311.txt; it is rebuilt when the lock or pyproject changes.
+# The book's tools live in a second one, .venv-book (requirements/lock-book-linux-py311.txt):
+# Jupyter Book 1 needs markdown-it-py 3, the main lock has 4.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 LOCK   := requirements/lock-linux-py311.txt
 STAMP  := $(VENV)/.installed
+BOOK_VENV  := .venv-book
+BOOK_LOCK  := requirements/lock-book-linux-py311.txt
+BOOK_STAMP := $(BOOK_VENV)/.installed
+BOOK_HTML  := book/_build/html
+CHROMIUM   := /usr/bin/chromium
 # Fixed thread count: bit-identical TensorFlow results need the same count every run.
 export OMP_NUM_THREADS ?= 2
 export TF_NUM_INTRAOP_THREADS ?= 2
@@ -23,14 +33,14 @@ export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
-.PHONY: reproduce test lint unit notebooks smoke lab bench env lock clean
+.PHONY: reproduce test lint unit notebooks smoke lab bench env lock clean book book-test browser
 
 # Notebooks cheap enough to re-run as stored under nbval; 03-09 train models for minutes and
 # are run with small parameters instead (tests/test_notebooks.py, `make smoke`).
 NBVAL_NOTEBOOKS := notebooks/00_index.ipynb notebooks/01_data.ipynb notebooks/02_cnn_math.ipynb
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-env: $(STAMP)
+env: $(STAMP) $(BOOK_STAMP)
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +48,11 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medimg)" \
 	    --env TF_CPP_MIN_LOG_LEVEL 3 >/dev/null
+	@touch $@
+
+$(BOOK_STAMP): $(BOOK_LOCK)
+	@test -x $(BOOK_VENV)/bin/python || $(PYTHON) -m venv $(BOOK_VENV)
+	$(BOOK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(BOOK_LOCK)
 	@touch $@
 
 reproduce: $(STAMP)
@@ -53,18 +68,49 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
-test: lint
+# The book is built and the browser installed first: tests/test_book.py opens every page.
+test: lint book browser
 	$(PY) -m pytest -p no:cacheprovider tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 unit: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests -m "not notebook" -q
+	$(PY) -m pytest -p no:cacheprovider tests -m "not notebook and not book" -q
 
 smoke: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests/test_notebooks.py -q -rs
 
 notebooks: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider $(NBVAL_NOTEBOOKS) $(NBVAL) -q
+
+# The book of the committed notebooks with their stored outputs (book/_config.yml turns
+# execution off), from scratch so that every page's warnings are seen; any Sphinx warning
+# (a missing image, a reference that resolves nowhere) fails the build, after all of them
+# have been listed (-W --keep-going). Open book/_build/html/index.html.
+book: $(BOOK_STAMP)
+	rm -rf book/_build
+	$(BOOK_VENV)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml \
+	    --path-output book --all -W --keep-going
+
+# Every page of the built book in headless Chromium (tests/test_book.py); screenshots land in
+# book/_build/screenshots.
+book-test: $(STAMP) book browser
+	$(PY) -m pytest -p no:cacheprovider tests/test_book.py -m book -q -rs
+
+# Debian's chromium for the browser test (playwright drives it; no browser is downloaded).
+# As root on Debian it is installed with apt-get when missing; otherwise this says what to do
+# and the browser test is skipped, saying so.
+browser:
+	@if [ -x $(CHROMIUM) ]; then \
+	    echo "browser: $(CHROMIUM) is there"; \
+	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y --no-install-recommends chromium; \
+	else \
+	    echo "browser: $(CHROMIUM) is missing and this is not root on Debian: install" \
+	        "Debian's chromium package (sudo apt-get install --no-install-recommends chromium)" \
+	        "or set BOOK_CHROMIUM to a Chromium binary; tests/test_book.py is skipped" \
+	        "until then" >&2; \
+	fi
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb
@@ -74,10 +120,13 @@ bench: $(STAMP)
 	$(PY) -m helpers.bench training
 	$(PY) -m helpers.bench deployment
 
-# Refresh the lock after changing dependencies (needs network): writes $(LOCK).
-lock: $(STAMP)
+# Refresh the locks after changing dependencies (needs network): writes $(LOCK) from .venv
+# and $(BOOK_LOCK) from .venv-book (pip install into them first).
+lock: $(STAMP) $(BOOK_STAMP)
 	{ head -n 2 $(LOCK); $(PY) -m pip freeze --exclude-editable | grep -v '^medimg-helpers'; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
+	{ head -n 2 $(BOOK_LOCK); $(BOOK_VENV)/bin/python -m pip freeze; } > $(BOOK_LOCK).new
+	mv $(BOOK_LOCK).new $(BOOK_LOCK)
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) $(BOOK_VENV) .cache .pytest_cache book/_build
