@@ -46,9 +46,11 @@ def compare(
     what: str = "AUC",
     digits: int = 3,
     lower_is_better: bool = False,
+    split: str = "test",
 ) -> str:
     """A sentence that says which is higher only when the interval of ``a - b`` excludes
-    zero, and otherwise that the data cannot tell them apart. For an error
+    zero, and otherwise that the data cannot tell them apart on ``split`` (the images the
+    interval was computed on: "test", or "validation" when a choice is made). For an error
     (``lower_is_better``, e.g. a mean absolute error) it says which has the higher error and
     that this is the worse one, so "higher" is never read as "better"."""
     interval = (
@@ -62,7 +64,7 @@ def compare(
         return f"{name_a} scores higher than {name_b} ({interval})"
     if high < 0:
         return f"{name_a} scores lower than {name_b} ({interval})"
-    return f"{name_a} and {name_b} cannot be told apart on this test set ({interval})"
+    return f"{name_a} and {name_b} cannot be told apart on this {split} set ({interval})"
 
 
 def say(text: str) -> None:

@@ -23,7 +23,9 @@ def test_compare_claims_a_winner_only_when_the_interval_excludes_zero():
     assert "scores higher than B" in report.compare("A", "B", 0.03, 0.01, 0.05)
     assert "scores lower than B" in report.compare("A", "B", -0.03, -0.05, -0.01)
     tied = report.compare("A", "B", 0.02, -0.01, 0.05)
-    assert "cannot be told apart" in tied and "higher" not in tied
+    assert "cannot be told apart on this test set" in tied and "higher" not in tied
+    on_validation = report.compare("A", "B", 0.02, -0.01, 0.05, split="validation")
+    assert "on this validation set" in on_validation
     error = report.compare("A", "B", 2.2, 1.0, 3.0, what="MAE (px)", lower_is_better=True)
     assert error.startswith("A has a higher (worse) MAE (px) than B")
     better = report.compare("A", "B", -2.2, -3.0, -1.0, what="MAE", lower_is_better=True)
