@@ -3,12 +3,13 @@
 #                    README's measured numbers (tools/render_readme.py), then compare the new
 #                    tables with the committed ones within tolerance (tools/check_reproduction.py)
 #   make test        lint (ruff, import layers), unit tests, notebooks 00-02 under nbval as
-#                    stored, and 03-09 run end to end with small parameters (make smoke)
+#                    stored, and 03-10 run end to end with small parameters (make smoke)
 #   make lab         JupyterLab on the notebooks
 #   make bench       the training and deployment benchmarks (helpers.bench), printed
 #   make book        the rendered book of the stored notebooks (Jupyter Book 1, never executes
 #                    them) in book/_build/html; make book-test opens it in headless Chromium
 #   make browser     Debian's chromium for that test (apt-get, as root on Debian)
+#   make badges      the Binder/Colab badges and Colab set-up cells, from pyproject's Repository URL
 # The environment is a git-ignored virtualenv in .venv with the exact versions of
 # requirements/lock-linux-py311.txt; it is rebuilt when the lock or pyproject changes.
 # The book's tools live in a second one, .venv-book (requirements/lock-book-linux-py311.txt):
@@ -33,7 +34,7 @@ export TF_NUM_INTEROP_THREADS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
-.PHONY: reproduce test lint unit notebooks smoke lab bench env lock clean book book-test browser
+.PHONY: reproduce test lint unit notebooks smoke lab bench env lock clean book book-test browser badges
 
 # Notebooks cheap enough to re-run as stored under nbval; 03-09 train models for minutes and
 # are run with small parameters instead (tests/test_notebooks.py, `make smoke`).
@@ -86,6 +87,9 @@ notebooks: $(STAMP)
 # execution off), from scratch so that every page's warnings are seen; any Sphinx warning
 # (a missing image, a reference that resolves nowhere) fails the build, after all of them
 # have been listed (-W --keep-going). Open book/_build/html/index.html.
+badges: $(STAMP)
+	$(PY) tools/badges.py
+
 book: $(BOOK_STAMP)
 	rm -rf book/_build
 	$(BOOK_VENV)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml \

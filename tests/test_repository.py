@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,50 @@ def test_cross_reference_check_can_fail():
     assert unlinked_mentions("figures/04_evaluation.png and `python -m x`") == []
     assert unlinked_mentions("as notebook 05 shows") == ["notebook 05"]
     assert unlinked_mentions("as [notebook 05](05_explainability.ipynb) shows") == []
+
+
+# --- Badges and the Colab set-up cell (tools/badges.py) -------------------------------------
+def test_badges_and_colab_cells_are_written_from_the_repository_url():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "badges.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _colab_cell(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert code[0].get("id") == "colab-setup", f"{path.name}: the first code cell is not Colab's"
+    return "".join(code[0]["source"])
+
+
+def test_colab_cell_does_nothing_outside_colab(monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(_colab_cell(NOTEBOOKS[0]), {})
+    assert calls == []
+
+
+def test_colab_cell_clones_and_installs_on_colab(monkeypatch, tmp_path):
+    import os
+    import subprocess
+    import types
+
+    calls, moved = [], []
+    monkeypatch.setattr(subprocess, "run", lambda args, **k: calls.append(args))
+    monkeypatch.setattr(os, "chdir", moved.append)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.delenv("MEDIMG_ROOT", raising=False)
+    exec(_colab_cell(NOTEBOOKS[0]), {})
+    assert calls[0][:2] == ["git", "clone"] and calls[0][-2].startswith("https://github.com/")
+    assert calls[1][1:4] == ["-m", "pip", "install"]
+    assert moved == [os.environ["MEDIMG_ROOT"] + "/notebooks"]
