@@ -64,3 +64,20 @@ def test_random_corruptions_draw_a_kind_per_image(images):
     again, drawn_again = corruptions.random_corruptions(images, seed=3)
     np.testing.assert_array_equal(again, copies)
     assert drawn_again == drawn
+
+
+def test_random_corruptions_never_invert_by_default(images):
+    assert "invert" not in corruptions.TRAINING_KINDS
+    _, drawn = corruptions.random_corruptions(np.repeat(images, 20, axis=0), seed=0)
+    assert {kind for kind, _ in drawn} == set(corruptions.TRAINING_KINDS)
+
+
+def test_corrupt_sets_stacks_each_set_in_order(images):
+    sets = [("none", 0), ("blur", 2), ("invert", 1)]
+    stacked = corruptions.corrupt_sets(images, sets, seed=4)
+    assert stacked.shape == (3 * len(images), *images.shape[1:])
+    np.testing.assert_array_equal(stacked[: len(images)], images)
+    np.testing.assert_array_equal(
+        stacked[len(images) : 2 * len(images)], corruptions.corrupt(images, "blur", 2, seed=4)
+    )
+    np.testing.assert_allclose(stacked[2 * len(images) :], 1 - images)

@@ -77,6 +77,32 @@ def test_noisy_copies_get_their_own_fingerprint():
     assert dataclasses.replace(data).fingerprint == data.fingerprint
 
 
+def test_matched_augmentation_keys_its_kinds_and_never_inverts():
+    from helpers.data.medmnist import MedMNIST, medmnist_info
+    from helpers.train.perturbed import perturbed_data
+
+    _, labels = _separable(40)
+    images = np.full((len(labels), 28, 28), 60, np.uint8)
+    data = MedMNIST(
+        info=medmnist_info("pneumoniamnist"),
+        path=None,
+        checksum_ok=True,
+        md5="abc",
+        images={"train": images, "val": images[:4], "test": images[:4]},
+        labels={"train": labels, "val": labels[:4], "test": labels[:4]},
+    )
+    default = perturbed_data(data, {"corrupted_copies": True, "seed": 0})
+    assert "invert" not in default.fingerprint and "blur" in default.fingerprint
+    assert default.fingerprint != "abc+corrupted-copies-0"  # the model trained with inversion
+    copies = default.images["train"][len(images) :]
+    assert (copies.mean(axis=(1, 2)) < 128).all()  # an inverted grey-60 copy would be 195
+    only_invert = perturbed_data(
+        data, {"corrupted_copies": True, "seed": 0, "corruption_kinds": ["invert"]}
+    )
+    assert only_invert.fingerprint != default.fingerprint
+    assert (only_invert.images["train"][len(images) :] == 195).all()
+
+
 def test_ece_rows_equal_the_calibration_helper():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, (5, 300))

@@ -85,6 +85,8 @@ SMOKE: dict[str, dict] = {
             "augment_seeds": [0, 1],
             "vae_epochs": 2,
             "vae_samples": 50,
+            "gan_steps": 20,
+            "fd_repeats": 2,
             "transfer_epochs": 1,
             "transfer_fraction": 0.05,
         },

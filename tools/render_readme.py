@@ -206,16 +206,18 @@ def scaling_paragraph() -> str:
 
     seeds = int(table("09_model_scaling").seed.nunique())
     transfer = table("09_transfer").iloc[0]
-    generative = table("09_generative").set_index("training set")
+    generative = table("09_generative").set_index("classifier training set")
     return (
         f"**Scaling** (`09_large_models`, `figures/09_*.csv`, test AUC mean ± sd over {seeds} "
         f"seeds): CNN width {by('09_model_scaling', 'width')}. Training fraction "
         f"{by('09_data_scaling', 'train_fraction')}. MobileNetV3-Small "
         f"({transfer['initialisation'].split(':')[0]}) test AUC {f3(transfer['test_auc'])}. "
-        f"Generative augmentation (VAE samples): {f3(generative.loc['real + VAE samples', 'mean'])}"
-        f" ± {f3(generative.loc['real + VAE samples', 'std'])} against "
-        f"{f3(generative.loc['real only', 'mean'])} ± {f3(generative.loc['real only', 'std'])} "
-        "with real images only."
+        "Generative augmentation: "
+        + "; ".join(
+            f"{name} {f3(row['test AUC mean'])} ± {f3(row['test AUC sd'])}"
+            for name, row in generative.iterrows()
+        )
+        + "."
     )
 
 

@@ -38,6 +38,9 @@ LEVELS: dict[str, tuple] = {
     "invert": (False, True),
 }
 KINDS: tuple[str, ...] = tuple(LEVELS)
+#: The kinds a model may be trained on (matched augmentation): every kind but ``invert``.
+#: An inverted film is an acquisition *error* to detect and refuse, not a variation to learn.
+TRAINING_KINDS: tuple[str, ...] = tuple(kind for kind in KINDS if kind != "invert")
 
 
 def max_severity(kind: str) -> int:
@@ -125,12 +128,13 @@ def corrupt(images: np.ndarray, kind: str, severity: int, seed: int = 0) -> np.n
 def random_corruptions(
     images: np.ndarray,
     seed: int = 0,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = TRAINING_KINDS,
     max_level: int | None = None,
 ) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """One corrupted copy of each image, with a kind drawn from ``kinds`` and a severity
     from 1 to its maximum (or ``max_level``) per image: the matched augmentation of
-    notebook 10. Returns the copies and the (kind, severity) of each."""
+    notebook 10 (by default over :data:`TRAINING_KINDS`, so no copy is inverted). Returns
+    the copies and the (kind, severity) of each."""
     rng = np.random.default_rng(seed)
     out = np.array(images, copy=True)
     drawn: list[tuple[str, int]] = []
@@ -148,3 +152,15 @@ def random_corruptions(
             if members:
                 out[members] = corrupt(out[members], kind, severity, seed=int(rng.integers(2**31)))
     return out, drawn
+
+
+def corrupt_sets(images: np.ndarray, sets: list[tuple[str, int]], seed: int = 0) -> np.ndarray:
+    """The ``images`` under each ``(kind, severity)`` of ``sets`` (``("none", 0)``: as they
+    are), stacked in that order into one array of ``len(sets) * len(images)`` images, so a
+    model scores every corrupted test set of notebook 10 in one pass."""
+    return np.concatenate(
+        [
+            np.array(images, copy=True) if severity == 0 else corrupt(images, kind, severity, seed)
+            for kind, severity in sets
+        ]
+    )

@@ -129,11 +129,13 @@ def save_feature_check(
     folder = Path(folder)
     features = feature_model(model)
 
-    def embed(images: np.ndarray) -> np.ndarray:
+    def embed(images: np.ndarray, chunk: int = 64) -> np.ndarray:
+        # 64 images per call: TensorFlow keeps the memory of its largest eager batch
+        # (helpers.deploy.latency.CHUNK), so larger chunks raise the notebook's peak.
         return np.concatenate(
             [
-                features(images[i : i + 256], training=False).numpy()
-                for i in range(0, len(images), 256)
+                features(images[i : i + chunk], training=False).numpy()
+                for i in range(0, len(images), chunk)
             ]
         )
 

@@ -11,6 +11,11 @@ fingerprint, which each perturbation extends).
     {"flip": 0.2, "seed": 0}                    # 20 % of the training labels flipped
     {"flip": 0.2, "seed": 0, "drop_suspects": True, "folds": 5}   # ... minus the suspects
     {"corrupted_copies": True, "seed": 0}       # each training image plus a corrupted copy
+    {"corrupted_copies": True, "seed": 0, "corruption_kinds": ["blur", "jpeg"]}  # of these kinds
+
+The corrupted copies are drawn from ``corruption_kinds`` (default
+:data:`helpers.data.corruptions.TRAINING_KINDS`: every kind but inversion), and the kinds are
+part of the fingerprint, so a model trained on other kinds is never reused.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from helpers.data.corruptions import random_corruptions
+from helpers.data.corruptions import TRAINING_KINDS, corrupt_sets, random_corruptions
 from helpers.data.label_noise import (
     flip_labels,
     out_of_fold_confidence,
@@ -32,8 +37,16 @@ from helpers.data.medmnist import MedMNIST, load_medmnist
 from helpers.runtime import set_seed
 from helpers.train.cache import load_or_train
 from helpers.train.config import TrainConfig
+from helpers.train.engine import predict_scores
 
-PERTURBATION_KEYS = {"flip", "seed", "drop_suspects", "folds", "corrupted_copies"}
+PERTURBATION_KEYS = {
+    "flip",
+    "seed",
+    "drop_suspects",
+    "folds",
+    "corrupted_copies",
+    "corruption_kinds",
+}
 
 
 def perturbed_data(data: MedMNIST, perturbation: dict) -> MedMNIST:
@@ -54,20 +67,29 @@ def perturbed_data(data: MedMNIST, perturbation: dict) -> MedMNIST:
         )
         out = without_train_images(out, suspect_labels(confidence), tag="suspects")
     if perturbation.get("corrupted_copies"):
-        copies, _ = random_corruptions(out.images["train"], seed=seed)
+        kinds = tuple(perturbation.get("corruption_kinds", TRAINING_KINDS))
+        copies, _ = random_corruptions(out.images["train"], seed=seed, kinds=kinds)
         out = dataclasses.replace(
             out,
             images={**out.images, "train": np.concatenate([out.images["train"], copies])},
             labels={**out.labels, "train": np.concatenate([out.labels["train"]] * 2)},
-            md5=f"{out.fingerprint}+corrupted-copies-{seed}",
+            md5=f"{out.fingerprint}+corrupted-copies-{seed}-{'-'.join(kinds)}",
         )
     return out
 
 
-def train_runs(runs: list[dict], threads: int | None = None) -> list[dict]:
+def train_runs(
+    runs: list[dict],
+    threads: int | None = None,
+    score_sets: list[tuple[str, int]] | None = None,
+    seed: int = 0,
+) -> list[dict]:
     """Train (or load from the cache) each run, ``{"name", "config": TrainConfig fields,
     "perturbation": dict}``, on its perturbed data; the function a fresh process runs.
-    Returns per run its name, training images, seconds and whether it came from the cache."""
+    Returns per run its name, training images, seconds and whether it came from the cache;
+    with ``score_sets`` (``(kind, severity)`` pairs, :func:`helpers.data.corruptions.corrupt_sets`
+    with ``seed``) also ``"scores"``: the model's raw outputs on the test split under each set,
+    in that order, so the kernel never has to load these models."""
     set_seed(0, threads=threads)  # fixes the thread count before TensorFlow's first op
     loaded: dict[tuple[str, int], MedMNIST] = {}
     rows = []
@@ -78,13 +100,17 @@ def train_runs(runs: list[dict], threads: int | None = None) -> list[dict]:
             loaded[key] = load_medmnist(*key)
         data = perturbed_data(loaded[key], run.get("perturbation", {}))
         result = load_or_train(config, data=data, verbose=False)
-        rows.append(
-            {
-                "name": run["name"],
-                "n_train": int(len(data.labels["train"])),
-                "train_seconds": float(result.train_seconds),
-                "from_cache": bool(result.from_cache),
-            }
-        )
+        row = {
+            "name": run["name"],
+            "n_train": int(len(data.labels["train"])),
+            "train_seconds": float(result.train_seconds),
+            "from_cache": bool(result.from_cache),
+        }
+        if score_sets is not None:
+            test = loaded[key].images["test"]
+            stacked = corrupt_sets(test, [tuple(s) for s in score_sets], seed=seed)
+            scores = predict_scores(result.model, stacked, config)
+            row["scores"] = scores.reshape(len(score_sets), len(test), *scores.shape[1:])
+        rows.append(row)
         keras.backend.clear_session()
     return rows
