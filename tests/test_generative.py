@@ -46,3 +46,37 @@ def test_generate_rejects_unknown_kind():
 
     with pytest.raises(ValueError, match="unknown generator kind"):
         generate("diffusion", "pneumoniamnist", [0], {}, 1)
+
+
+def test_augmentation_runs_add_the_generated_images_and_can_leave_out_real_only(
+    phantom_data, monkeypatch
+):
+    import dataclasses
+
+    from helpers.train import generative
+    from helpers.train.config import TrainConfig
+
+    monkeypatch.setattr(generative, "load_medmnist", lambda *args, **kwargs: phantom_data)
+    config = TrainConfig(
+        model="compact_cnn",
+        dataset="phantoms",
+        epochs=1,
+        batch_size=32,
+        augment=0.0,
+        patience=None,
+        model_options={"width": 2},
+    )
+    x, y = phantom_data.split("train")
+    keep = list(range(20))
+    extra = {"real + copies": {"x": x[20:50], "y": y[20:50]}}
+    rows = generative.augmentation_runs(dataclasses.asdict(config), keep, extra, seeds=[0])
+    assert [(r["training set"], r["train images"]) for r in rows] == [
+        ("real only", 20),
+        ("real + copies", 50),
+    ]
+    assert all(0 <= r["test AUC"] <= 1 for r in rows)
+    only = generative.augmentation_runs(
+        dataclasses.asdict(config), keep, extra, seeds=[0], include_real=False
+    )
+    assert [r["training set"] for r in only] == ["real + copies"]
+    assert only[0]["test AUC"] == rows[1]["test AUC"]  # same seed, same data: same model

@@ -123,12 +123,15 @@ def augmentation_runs(
     seeds: list[int],
     min_steps: int = 0,
     threads: int | None = None,
+    include_real: bool = True,
 ) -> list[dict]:
     """Test AUC of the classifier ``config`` (a dict of :class:`TrainConfig` fields) trained
-    on the training images ``keep`` alone (``"real only"``) and with each set of generated
-    images added (``extra``: name -> ``{"x": uint8 images, "y": labels}``), once per seed in
-    ``seeds``, with at least ``min_steps`` optimiser steps. Not cached: the training sets are
-    made here. One row per (training set, seed)."""
+    on the training images ``keep`` alone (``"real only"``, unless ``include_real`` is false)
+    and with each set of generated images added (``extra``: name -> ``{"x": uint8 images,
+    "y": labels}``), once per seed in ``seeds``, with at least ``min_steps`` optimiser steps.
+    Not cached: the training sets are made here. One row per (training set, seed). TensorFlow
+    keeps some memory of every model trained in a process, so a notebook calls this once per
+    training set, each in a fresh process."""
     set_seed(seeds[0], threads=threads)
     # Deferred: importing this module must not import TensorFlow.
     from helpers.evaluate.metrics import auc_score
@@ -138,7 +141,7 @@ def augmentation_runs(
     data = load_medmnist(base.dataset, base.size)
     train_x, train_y = data.split("train")
     real_x, real_y = train_x[np.asarray(keep, int)], train_y[np.asarray(keep, int)]
-    sets = {"real only": (real_x, real_y)}
+    sets = {"real only": (real_x, real_y)} if include_real else {}
     for name, images in extra.items():
         sets[name] = (
             np.concatenate([real_x, np.asarray(images["x"], np.uint8)]),
