@@ -13,6 +13,13 @@ A local file whose md5 differs from the official one is still used when its stru
 :class:`ChecksumMismatchWarning`; anything else raises :class:`DatasetError` naming the
 file, the problem, where a copy belongs and the address to fetch it from by hand.
 The ``medmnist`` PyPI package is deliberately not used: it pulls in PyTorch.
+
+**Your own dataset** in the same layout: put ``<name>.npz`` (the six official arrays) and a
+description ``<name>.json`` in ``$MEDMNIST_DATA_DIR`` (or pass ``data_dir``); ``<name>`` is then a
+flag like any other. The description holds the registry's fields (:data:`DESCRIPTION_KEYS`:
+task in MedMNIST's words, class names, channels, split sizes, licence, source); it has no
+address and no checksum, so nothing is downloaded and no checksum warning is given.
+:func:`helpers.data.synthetic.write_dataset` writes such a pair for every task kind.
 """
 
 from __future__ import annotations
@@ -94,6 +101,12 @@ class MedMNISTInfo:
         return (s, s) if self.n_channels == 1 else (s, s, self.n_channels)
 
 
+#: The fields of a dataset description (``<name>.json`` beside ``<name>.npz``).
+DESCRIPTION_KEYS = ("task", "labels", "n_channels", "n_samples", "license", "source")
+#: MedMNIST's task names, as the registry and a description spell them.
+TASKS = ("binary-class", "multi-class", "ordinal-regression", "multi-label, binary-class")
+
+
 @lru_cache(maxsize=1)
 def _registry() -> dict:
     text = resources.files("helpers.data").joinpath("medmnist_info.json").read_text("utf-8")
@@ -105,17 +118,18 @@ def available_flags() -> list[str]:
     return sorted(_registry())
 
 
-def medmnist_info(flag: str, size: int = 28) -> MedMNISTInfo:
-    """Official metadata, address and md5 of ``flag`` at ``size`` pixels.
+def medmnist_info(flag: str, size: int = 28, data_dir: str | Path | None = None) -> MedMNISTInfo:
+    """Official metadata, address and md5 of ``flag`` at ``size`` pixels; for a flag the
+    registry does not know, the description ``<flag>.json`` in ``data_dir`` or
+    ``$MEDMNIST_DATA_DIR`` (see the module docstring).
 
-    Raises :class:`DatasetError` for an unknown flag or size, listing the valid ones.
+    Raises :class:`DatasetError` for an unknown flag or size, listing the valid ones, and
+    for a description that is unreadable or incomplete, naming the file and the problem.
     """
     registry = _registry()
     key = str(flag).lower()
     if key not in registry:
-        raise DatasetError(
-            f"unknown MedMNIST flag {flag!r}; known 2D flags: {', '.join(available_flags())}"
-        )
+        return _described_info(key, size, data_dir)
     entry = registry[key]
     if str(size) not in entry["files"]:
         raise DatasetError(
@@ -136,6 +150,56 @@ def medmnist_info(flag: str, size: int = 28) -> MedMNISTInfo:
         filename=file["filename"],
         url=file["url"],
         md5=file["md5"],
+    )
+
+
+def _described_info(key: str, size: int, data_dir: str | Path | None) -> MedMNISTInfo:
+    folders = [Path(d) for d in (data_dir, env_data_dir()) if d is not None]
+    described = next((f / f"{key}.json" for f in folders if (f / f"{key}.json").is_file()), None)
+    if described is None:
+        where = " or ".join(str(f) for f in folders) or f"${DATA_DIR_ENV} (not set)"
+        raise DatasetError(
+            f"unknown MedMNIST flag {key!r}; known 2D flags: {', '.join(available_flags())}; "
+            f"for your own dataset put {key}.npz and its description {key}.json in {where}"
+        )
+
+    def fail(problem: str) -> DatasetError:
+        return DatasetError(
+            f"{described}: {problem} (a dataset description needs "
+            f"{', '.join(DESCRIPTION_KEYS)}; see helpers.data.medmnist)"
+        )
+
+    try:
+        entry = json.loads(described.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"not readable as JSON ({exc})") from exc
+    if not isinstance(entry, dict):
+        raise fail("holds no JSON object")
+    missing = [k for k in DESCRIPTION_KEYS if k not in entry]
+    if missing:
+        raise fail(f"missing {missing}")
+    if entry["task"] not in TASKS:
+        raise fail(f"task {entry['task']!r} is not one of {', '.join(TASKS)}")
+    if int(entry["n_channels"]) not in (1, 3):
+        raise fail(f"n_channels is {entry['n_channels']!r}, not 1 or 3")
+    if sorted(entry["n_samples"]) != sorted(SPLITS):
+        raise fail(f"n_samples must give the sizes of {', '.join(SPLITS)}")
+    if len(entry["labels"]) < 2 and not str(entry["task"]).startswith("multi-label"):
+        raise fail("labels must name at least two classes")
+    return MedMNISTInfo(
+        flag=key,
+        size=int(size),
+        python_class=str(entry.get("python_class", key)),
+        modality=str(entry.get("modality", "")),
+        task=str(entry["task"]),
+        labels=tuple(str(name) for name in entry["labels"]),
+        n_channels=int(entry["n_channels"]),
+        n_samples={split: int(entry["n_samples"][split]) for split in SPLITS},
+        license=str(entry["license"]),
+        source=str(entry["source"]),
+        filename=f"{key}.npz" if int(size) == 28 else f"{key}_{int(size)}.npz",
+        url="",
+        md5="",
     )
 
 
@@ -200,6 +264,8 @@ def file_md5(path: str | Path) -> str:
 
 
 def _where_to_put(info: MedMNISTInfo) -> str:
+    if not info.url:  # a described dataset of one's own
+        return f"It must match its description {info.flag}.json (task, classes, channels, sizes)."
     local = env_data_dir()
     local_txt = f"${DATA_DIR_ENV} ({local})" if local else f"a folder named by ${DATA_DIR_ENV}"
     return (
@@ -324,7 +390,7 @@ def locate_medmnist(
     """Path of the ``.npz`` for ``flag``/``size``: the local data folder first, then the
     cache, then a download (when ``download`` is true). Raises :class:`DatasetError`
     listing where it looked when there is none."""
-    info = medmnist_info(flag, size)
+    info = medmnist_info(flag, size, data_dir)
     cache = Path(cache_dir) if cache_dir is not None else download_cache_dir()
     for candidate in _local_candidates(info, data_dir):
         if candidate.is_file():
@@ -337,6 +403,14 @@ def locate_medmnist(
         raise DatasetError(
             f"{info.filename}: no local copy (looked in {', '.join(looked)}) and downloads "
             f"are switched off. {_where_to_put(info)}"
+        )
+    if not info.url:  # a described dataset of one's own: there is nothing to download
+        looked = [str(p) for p in _local_candidates(info, data_dir)] + [str(cached)]
+        if cached.is_file():
+            return cached
+        raise DatasetError(
+            f"{info.filename}: not found (looked in {', '.join(looked)}); a described "
+            f"dataset has no address to download it from"
         )
     return download_medmnist(flag, size, cache_dir=cache)
 
@@ -354,12 +428,12 @@ def load_medmnist(
     >>> ds = load_medmnist("pneumoniamnist")            # doctest: +SKIP
     >>> x_train, y_train = ds.split("train")             # doctest: +SKIP
     """
-    info = medmnist_info(flag, size)
+    info = medmnist_info(flag, size, data_dir)
     path = locate_medmnist(flag, size, data_dir=data_dir, cache_dir=cache_dir, download=download)
     actual = file_md5(path)
     checksum_ok = actual == info.md5
     images, labels = read_npz(path, info)
-    if not checksum_ok:
+    if info.md5 and not checksum_ok:  # a described dataset publishes no checksum
         warnings.warn(
             f"{path.name}: md5 {actual} differs from the official {info.md5}, but the file "
             f"has the official keys, dtypes, shapes and split sizes, so it is used. "

@@ -68,8 +68,10 @@ def recipe(name: str, dataset: str, epochs: int | None = None, **changes) -> Tra
     a number replaces it, as the notebooks' ``RECIPE_EPOCHS`` parameter does for a short run."""
     if name not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, not {name!r}")
-    n_train = medmnist_info(dataset, RECIPES[name].size).n_samples["train"]
-    config = dataclasses.replace(RECIPES[name], dataset=dataset)
+    info = medmnist_info(dataset, RECIPES[name].size)
+    n_train = info.n_samples["train"]
+    # The data decides the input: a colour dataset trains on its three channels.
+    config = dataclasses.replace(RECIPES[name], dataset=dataset, channels=info.n_channels)
     if name == "improved" and n_train < SMALL_DATA_LIMIT:
         small = {**SMALL_DATA, "learning_rate": SMALL_DATA_IMPROVED_LR}
         config = dataclasses.replace(config, **small)
