@@ -31,6 +31,10 @@ from helpers.data.phantoms import make_phantoms
 
 #: Split sizes of a generated dataset unless told otherwise: small enough to train in seconds.
 DEFAULT_SIZES = {"train": 300, "val": 100, "test": 100}
+#: How much brighter a marker is than the phantom under it (images in [0, 1]) unless told
+#: otherwise: faint enough that the phantom's own structure and noise make the task far from
+#: trivial, bright enough that a short training run learns it.
+MARKER = 0.3
 
 
 def _disc(size: int, cy: float, cx: float, radius: float) -> np.ndarray:
@@ -46,10 +50,12 @@ def synthetic_images(
     size: int = 28,
     channels: int = 1,
     seed: int = 0,
+    marker: float = MARKER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` uint8 images (N, S, S) or (N, S, S, 3) and their labels in the official shape
     ((N, 1), or (N, n_classes) of 0/1 for multi-label) for ``task`` (one of
-    :data:`helpers.data.medmnist.TASKS`), as the module docstring describes."""
+    :data:`helpers.data.medmnist.TASKS`), as the module docstring describes; ``marker`` is
+    the markers' added brightness (smaller: a harder task)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     if channels not in (1, 3):
@@ -63,11 +69,11 @@ def synthetic_images(
         for i, c in enumerate(labels[:, 0]):
             angle = 2 * np.pi * c / n_classes
             cy, cx = centre + 0.3 * size * np.sin(angle), centre + 0.3 * size * np.cos(angle)
-            images[i] += 0.45 * _disc(size, cy, cx, size / 10)
+            images[i] += marker * _disc(size, cy, cx, size / 10)
     elif task == "ordinal-regression":
         labels = rng.integers(0, n_classes, (n, 1))
         for i, grade in enumerate(labels[:, 0]):
-            images[i] += 0.45 * _disc(size, centre, centre, size * (1 + grade) / (3 * n_classes))
+            images[i] += marker * _disc(size, centre, centre, size * (1 + grade) / (3 * n_classes))
     else:  # multi-label
         labels = (rng.random((n, n_classes)) < 0.3).astype(np.int64)
         cols = int(np.ceil(np.sqrt(n_classes)))
@@ -76,7 +82,7 @@ def synthetic_images(
         for i, row in enumerate(labels):
             for k in np.flatnonzero(row):
                 cy, cx = round(step * (1 + k // cols)), round(step * (1 + k % cols))
-                images[i, cy - half : cy + half + 1, cx - half : cx + half + 1] += 0.45
+                images[i, cy - half : cy + half + 1, cx - half : cx + half + 1] += marker
     images = np.clip(images, 0, 1)
     if channels == 3:
         tint = rng.uniform(0.6, 1.0, (n, 1, 1, 3)).astype(np.float32)
@@ -94,6 +100,7 @@ def write_dataset(
     size: int = 28,
     sizes: dict[str, int] | None = None,
     seed: int = 0,
+    marker: float = MARKER,
 ) -> Path:
     """Write a generated dataset ``name`` into ``folder``: ``<name>.npz`` (``<name>_<size>.npz``
     above 28 px) in the official layout and its description ``<name>.json``
@@ -105,7 +112,13 @@ def write_dataset(
     arrays = {}
     for k, split in enumerate(SPLITS):
         x, y = synthetic_images(
-            task, sizes[split], n_classes, size=size, channels=channels, seed=seed + 1000 * k
+            task,
+            sizes[split],
+            n_classes,
+            size=size,
+            channels=channels,
+            seed=seed + 1000 * k,
+            marker=marker,
         )
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y
     folder = Path(folder)
@@ -127,7 +140,7 @@ def write_dataset(
         "n_channels": channels,
         "n_samples": sizes,
         "license": "CC0 1.0 (generated)",
-        "source": f"helpers.data.synthetic.write_dataset (seed {seed})",
+        "source": f"helpers.data.synthetic.write_dataset (seed {seed}, marker {marker:g})",
     }
     write_text(folder / f"{name}.json", json.dumps(description, indent=1) + "\n")
     return target
