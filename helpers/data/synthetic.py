@@ -1,7 +1,7 @@
 """Small datasets of every MedMNIST task kind, generated from the phantoms and written in
 the official layout with a description (``<name>.npz`` + ``<name>.json``), so that the code
-for any MedMNIST flag can be run and tested offline. Taught in ``notebooks/01_data.ipynb``
-(loading a dataset of one's own); used by the tests of every task kind.
+for any MedMNIST flag can be run and tested offline: the tests of every task kind use it, and
+the README's section "Data" shows it as the example of a dataset of one's own.
 
 Each image is a chest phantom (:func:`helpers.data.phantoms.make_phantoms`) with a marker
 that carries the label, so every task is learnable and a model that learns it beats chance
