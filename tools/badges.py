@@ -98,7 +98,9 @@ def notebook_text(path: Path, url: str) -> str:
     }
     existing = [i for i, c in enumerate(cells) if c.get("id") == COLAB_CELL_ID]
     if existing:
+        # What a run adds (its execution count, papermill's empty tags) is kept.
         colab["execution_count"] = cells[existing[0]].get("execution_count")
+        colab["metadata"] = cells[existing[0]].get("metadata", {})
         cells[existing[0]] = colab
     else:
         cells.insert(1, colab)
