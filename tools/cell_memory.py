@@ -34,8 +34,8 @@ def main(argv: list[str]) -> int:
 
     import nbformat
     import papermill
-    import psutil
     from nbclient import NotebookClient
+    from run_notebooks import children_rss  # tools/ is on the path when run as a script
 
     source = args.notebook.resolve()
     params = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.p)}
@@ -50,15 +50,8 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
 
     def sample() -> None:
-        me = psutil.Process()
         while not stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            peaks[current["cell"]] = max(peaks.get(current["cell"], 0), total)
+            peaks[current["cell"]] = max(peaks.get(current["cell"], 0), children_rss())
             stop.wait(0.2)
 
     def started(cell, cell_index, **_) -> None:

@@ -31,6 +31,18 @@ NOTEBOOKS = ROOT / "notebooks"
 VOLATILE_CELL_KEYS = ("execution",)
 
 
+def children_rss() -> int:
+    """Summed resident memory (bytes) of this process's children: the kernel and the fresh
+    processes it starts."""
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended between listing and reading
+            pass
+    return total
+
+
 class PeakMemory:
     """Largest summed RSS of this process's children (the kernel), sampled in a thread."""
 
@@ -39,15 +51,8 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, children_rss())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
