@@ -222,6 +222,29 @@ def test_monitor_minimises_restores_and_stops_early():
     assert result.best_epoch == 2 and result.best_score == 1.0
 
 
+def test_monitor_keeps_the_latest_of_tied_best_checks():
+    """A saturated validation score (1.0 from the second epoch on) keeps the last epoch that
+    reached it, and a tie is not a stale check for the patience."""
+    import keras
+
+    x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    scores = iter([0.9, 1.0, 1.0, 1.0, 0.99, 0.98])
+    result = training.fit(
+        model,
+        x,
+        3 * x,
+        epochs=6,
+        score=lambda m: next(scores),
+        patience=2,
+        n_train=64,
+        batch_size=16,
+        verbose=False,
+    )
+    assert len(result.epochs) == 6 and result.best_epoch == 4 and result.best_score == 1.0
+
+
 def test_the_article_recipe_is_the_same_on_every_dataset():
     """The article's recipe as written: Adam at Keras' defaults, batch 32, 10 epochs, no
     augmentation or class weights, the last epoch kept; small datasets change only the
@@ -267,3 +290,17 @@ def test_score_runs_scores_with_medmnist_definitions(phantom_data, cache_root, m
     assert summary.loc[0, "seeds"] == 2
     assert summary.loc[0, "auc_mean"] == pytest.approx(np.mean([r["test_auc"] for r in rows]))
     assert summary.loc[0, "auc_sd"] == pytest.approx(np.std([r["test_auc"] for r in rows], ddof=1))
+
+
+def test_the_cache_key_follows_the_training_code_not_its_documentation(tmp_path):
+    from helpers.train.config import code_fingerprint, source_fingerprint
+
+    (tmp_path / "models").mkdir()
+    module = tmp_path / "models" / "net.py"
+    module.write_text('"""A model."""\n\ndef width():\n    """Its width."""\n    return 32\n')
+    before = source_fingerprint(tmp_path, ("models",))
+    module.write_text('"""Another text."""\n\n# a comment\ndef width():\n    return 32\n')
+    assert source_fingerprint(tmp_path, ("models",)) == before
+    module.write_text('"""A model."""\n\ndef width():\n    return 24\n')
+    assert source_fingerprint(tmp_path, ("models",)) != before
+    assert len(code_fingerprint()) == 12

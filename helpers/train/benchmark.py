@@ -91,3 +91,35 @@ def seed_summary(rows: pd.DataFrame | list[dict], by: list[str]) -> pd.DataFrame
         acc_sd=("test_acc", "std"),
     )
     return summary.reset_index()
+
+
+def article_speed(
+    dataset: str, size: int = 256, steps: int = 16, batch_size: int = 8, threads: int | None = 2
+) -> dict:
+    """Training images per second of the article's seed CNN at ``size`` x ``size`` x 3
+    (images resized on the fly, as the article's generator does), timed over ``steps``
+    steps after one untimed step that builds the graph; with its parameter count and the
+    number of training images. Notebook 03 runs it in a fresh process
+    (:func:`helpers.fresh_process.call`): at 256 px the graph and its buffers take about
+    0.8 GB that a notebook kernel would keep."""
+    import time
+
+    import keras
+
+    from helpers.data.preprocess import make_dataset
+    from helpers.models.cnn import seed_cnn
+
+    set_seed(0, threads=threads)
+    x_train, y_train = load_medmnist(dataset).split("train")
+    model = seed_cnn((size, size, 3), 2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    n = batch_size * (steps + 1)
+    batches = iter(
+        make_dataset(x_train[:n], y_train[:n], batch_size=batch_size, image_size=size, channels=3)
+    )
+    model.train_on_batch(*next(batches))  # the first step builds the graph: not timed
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(*next(batches))
+    rate = batch_size * steps / (time.perf_counter() - start)
+    return {"images_per_second": rate, "parameters": model.count_params(), "n_train": len(x_train)}

@@ -51,7 +51,12 @@ class FitResult:
 
 class Monitor(keras.callbacks.Callback):
     """Validation ``score(model)`` at every check, best weights kept in memory, early
-    stopping, a time budget, a target score, and one printed line per epoch."""
+    stopping, a time budget, a target score, and one printed line per epoch.
+
+    A check that equals the best score so far counts as the best (and resets the patience):
+    when the validation AUC saturates (1.0 on an easy task), the latest, longest-trained
+    weights are kept rather than the first epoch that reached it, which has not yet learnt
+    calibrated scores."""
 
     def __init__(
         self,
@@ -103,7 +108,7 @@ class Monitor(keras.callbacks.Callback):
                 "score": value,
             }
         )
-        improved = not np.isfinite(r.best_score) or self.sign * value > self.sign * r.best_score
+        improved = not np.isfinite(r.best_score) or self.sign * value >= self.sign * r.best_score
         if improved:
             r.best_score, r.best_epoch = value, self.epoch + 1
             if self.restore_best:
