@@ -3,9 +3,10 @@ values it computed, never typed by hand, so a re-run on another machine rewrites
 
     say(f"The compact CNN reaches test AUC {ci(auc, low, high)}.")
 
-:func:`say` shows Markdown in a notebook (plain text elsewhere); :func:`num`, :func:`ci`,
-:func:`pm` and :func:`pct` format numbers the same way everywhere. :func:`compare` words a
-difference only as far as its interval allows. A leaf of the package, used by every notebook.
+:func:`say` shows Markdown in a notebook (plain text elsewhere); :func:`num`,
+:func:`signed`, :func:`ci`, :func:`pm` and :func:`pct` format numbers the same way
+everywhere. :func:`compare` words a difference only as far as its interval allows. A leaf
+of the package, used by every notebook.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ def num(value: float, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals (``"n/a"`` for NaN or None)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # not "-0.000"
+
+
+def signed(value: float, digits: int = 3) -> str:
+    """A difference with its sign: ``"+0.012"``, ``"-0.003"``, and ``"0.000"`` when it
+    rounds to zero (no sign that the digits shown cannot back)."""
+    text = num(value, digits)
+    return text if text.startswith("-") or float(text) == 0 or text == "n/a" else f"+{text}"
 
 
 def ci(estimate: float, low: float, high: float, digits: int = 3) -> str:

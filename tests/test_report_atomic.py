@@ -17,6 +17,12 @@ def test_numbers_are_formatted_one_way():
     assert report.ci(-2.1, -3.0, -1.2, 1) == "-2.1 (95 % CI -3.0 to -1.2)"
     assert report.pm(0.957, 0.0021) == "0.957 ± 0.002"
     assert report.pct(0.921) == "92.1 %"
+    assert report.num(-0.00001, 4) == "0.0000" and report.num(0) == "0.000"
+
+
+def test_a_signed_difference_carries_no_sign_its_digits_cannot_back():
+    assert report.signed(0.0031, 4) == "+0.0031" and report.signed(-0.003, 4) == "-0.0030"
+    assert report.signed(-0.00001, 4) == "0.0000" and report.signed(0.00001, 4) == "0.0000"
 
 
 def test_compare_claims_a_winner_only_when_the_interval_excludes_zero():

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.report import signed
+
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "figures"
 README = ROOT / "README.md"
@@ -110,7 +112,7 @@ def evaluation_paragraph() -> str:
         c = comparison.loc[dataset]
         folds = cv[cv.dataset == dataset].held_out_auc
         parts.append(
-            f"{dataset}: {aucs}; improved minus seed {c.difference:+.3f} "
+            f"{dataset}: {aucs}; improved minus seed {signed(c.difference)} "
             f"(DeLong 95 % CI {c['DeLong 95% CI']}, p = {c['DeLong p']:.2g}); "
             f"5-fold cross-validation of the seed recipe on train + val "
             f"{folds.mean():.3f} ± {folds.std():.3f}"
@@ -175,7 +177,7 @@ def deployment_paragraph() -> str:
         "**Deployment** (`08_deployment`, `figures/08_parity.csv`, `08_speed.csv`): full-int8 "
         f"TFLite test AUC {parity.loc[int8, 'test AUC']:.4f} against "
         f"{parity.loc['Keras model.predict', 'test AUC']:.4f} for Keras "
-        f"({parity.loc[int8, 'AUC - Keras AUC']:+.4f}), the same class for "
+        f"({signed(parity.loc[int8, 'AUC - Keras AUC'], 4)}), the same class for "
         f"{100 * parity.loc[int8, 'same class as Keras']:.1f} % of test images; one image in "
         f"{speed.loc[int8, 'latency median (ms)']:.3f} ms (median) against "
         f"{speed.loc['Keras model.predict', 'latency median (ms)']:.1f} ms for "

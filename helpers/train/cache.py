@@ -4,10 +4,10 @@ and reused by every later notebook that asks for the same thing.
 An entry's name is a hash of everything that decides the model: every training parameter,
 the recipe and Keras versions, the code that trains it
 (:func:`helpers.train.config.code_fingerprint`; :func:`helpers.train.config.params_key`)
-and a fingerprint of the data it was trained on (the md5 of the MedMNIST file, or the phantom generator's
-version and seeds), so a model trained on another copy of the data is never reused
-silently. Entries are written atomically (:mod:`helpers.atomic`). Taught in
-``notebooks/03_training.ipynb``.
+and a fingerprint of the data it was trained on (the md5 of the MedMNIST file, or the
+phantom generator's version and seeds), so a model trained by other code or on another
+copy of the data is never reused silently. Entries are written atomically
+(:mod:`helpers.atomic`). Taught in ``notebooks/03_training.ipynb``.
 """
 
 from __future__ import annotations
