@@ -100,8 +100,8 @@ def article_speed(
     (images resized on the fly, as the article's generator does), timed over ``steps``
     steps after one untimed step that builds the graph; with its parameter count and the
     number of training images. Notebook 03 runs it in a fresh process
-    (:func:`helpers.fresh_process.call`): at 256 px the graph and its buffers take about
-    0.8 GB that a notebook kernel would keep."""
+    (:func:`helpers.fresh_process.call`) before its kernel imports TensorFlow: at 256 px
+    the graph and its buffers take about 0.8 GB that a notebook kernel would keep."""
     import time
 
     import keras
