@@ -451,3 +451,61 @@ def test_export_writes_the_feature_check_and_predict_uses_it(exported_with_check
         assert rows[0]["status"] == "scored" and rows[0]["ood_score"] <= info.ood["threshold"]
         assert rows[1]["status"] == "refused" and "unlike the images" in rows[1]["reason"]
         assert rows[1]["ood_score"] > info.ood["threshold"] and rows[1]["probabilities"] == {}
+
+
+def _constant_model(activation: str, biases: list[float]) -> keras.Model:
+    """A model whose outputs do not depend on the image: known probabilities to decide on."""
+    inputs = keras.Input((28, 28, 1))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = keras.layers.Dense(len(biases), activation=activation)
+    outputs = dense(pooled)
+    model = keras.Model(inputs, outputs)
+    dense.set_weights([np.zeros((1, len(biases)), "float32"), np.array(biases, "float32")])
+    return model
+
+
+@pytest.mark.parametrize(
+    ("task", "activation", "thresholds", "called"),
+    [
+        ("multi-label", "sigmoid", [], "a+c"),  # P = 0.88, 0.12, 0.62 against 0.5 each
+        ("multi-label", "sigmoid", [0.5, 0.5, 0.7], "a"),
+        ("multi-label", "sigmoid", [0.9, 0.5, 0.7], predict.NO_LABEL),
+        ("multi-class", "softmax", [], "a"),
+    ],
+)
+def test_predict_decides_by_the_task_kind_in_the_sidecar(
+    task, activation, thresholds, called, tmp_path, capsys
+):
+    model = _constant_model(activation, [2.0, -2.0, 0.5])
+    info = lite.ModelInfo(
+        class_names=["a", "b", "c"],
+        input_shape=[28, 28, 1],
+        task=task,
+        label_thresholds=thresholds,
+    )
+    path = export.save_keras(model, tmp_path / "model.keras", info)
+    image = tmp_path / "film.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)).save(image)
+    assert predict.main(["--model", str(path), "--format", "jsonl", str(image)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["predicted"] == called
+    total = sum(row["probabilities"].values())
+    assert total == pytest.approx(1.0) if task == "multi-class" else total > 1.0
+
+
+def test_a_sidecar_with_a_wrong_task_is_refused_with_its_name(tmp_path):
+    with pytest.raises(ValueError, match="task must be one of"):
+        lite.ModelInfo(class_names=["a", "b"], input_shape=[28, 28, 1], task="regression")
+    with pytest.raises(ValueError, match="2 label thresholds for 3 labels"):
+        lite.ModelInfo(["a", "b", "c"], [28, 28, 1], task="multi-label", label_thresholds=[1, 2])
+    model_path = tmp_path / "m.keras"
+    (tmp_path / "m.keras.json").write_text(
+        json.dumps({"class_names": ["a", "b"], "input_shape": [28, 28, 1], "task": "bogus"})
+    )
+    with pytest.raises(ValueError, match=r"m\.keras\.json: not a valid model description"):
+        lite.ModelInfo.load(model_path)
+
+
+def test_an_old_sidecar_without_a_task_reads_as_before():
+    assert lite.ModelInfo(["a", "b"], [28, 28, 1]).kind == "binary"
+    assert lite.ModelInfo(["a", "b", "c"], [28, 28, 1]).kind == "multi-class"

@@ -157,6 +157,36 @@ def test_builders():
         build_model("resnet", (28, 28, 1), 1)
 
 
+@pytest.mark.parametrize("name", ["seed_cnn", "compact_cnn", "vit"])
+def test_the_task_decides_the_output_activation(name):
+    """One sigmoid for binary, a softmax over classes, a sigmoid per label: a multi-label
+    image may carry several labels, which a softmax (summing to 1) cannot say."""
+    activation = {
+        (1, False): "sigmoid",
+        (4, False): "softmax",
+        (4, True): "sigmoid",
+    }
+    for (n_outputs, multi_label), expected in activation.items():
+        model = build_model(name, (28, 28, 1), n_outputs, multi_label=multi_label)
+        assert model.layers[-1].activation.__name__ == expected, (name, n_outputs, multi_label)
+
+
+def test_a_multi_label_model_trains_one_sigmoid_per_label(tmp_path, monkeypatch):
+    from helpers.data.medmnist import load_medmnist
+    from helpers.data.synthetic import write_dataset
+    from helpers.train import recipes
+
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path))
+    sizes = {"train": 64, "val": 32, "test": 32}
+    write_dataset(tmp_path, "labels4", "multi-label, binary-class", 4, sizes=sizes)
+    data = load_medmnist("labels4")
+    result = training.train(recipes.recipe("seed", "labels4", epochs=1), data=data, verbose=False)
+    scores = training.predict_scores(result.model, data.images["test"], result.config)
+    assert scores.shape == (32, 4)
+    # independent probabilities: they need not sum to 1 (a softmax's always would)
+    assert not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3)
+
+
 def test_generic_cache_runs_fit_once(cache_root):
     import keras
 
@@ -267,6 +297,30 @@ def test_the_article_recipe_is_the_same_on_every_dataset():
     assert recipes.recipe("seed", "breastmnist", seed=2, epochs=3).seed == 2
     with pytest.raises(ValueError, match="recipe must be one of"):
         recipes.recipe("article", "breastmnist")
+
+
+def test_a_short_improved_run_gets_a_lower_batch_norm_momentum():
+    """Batch norm's inference statistics remember ~1 / (1 - momentum) steps: at most a
+    tenth of the run. 03's default runs (1480 and 1800 steps) keep Keras' 0.99, unwritten."""
+    from helpers.train import recipes
+
+    for flag in ("pneumoniamnist", "breastmnist"):
+        assert "bn_momentum" not in recipes.recipe("improved", flag).model_options
+        assert "bn_momentum" not in recipes.recipe("seed", flag, epochs=1).model_options
+    short = recipes.recipe("improved", "pneumoniamnist", epochs=2).model_options["bn_momentum"]
+    steps = 2 * int(np.ceil(4708 / 64))
+    assert short == pytest.approx(1 - 1 / (0.1 * steps), abs=1e-4)
+    assert recipes.bn_momentum(1) == recipes.MIN_BN_MOMENTUM
+    assert recipes.bn_momentum(10**6) == recipes.BN_MOMENTUM
+    fewer = recipes.recipe("improved", "pneumoniamnist", train_fraction=0.1)
+    assert fewer.model_options["bn_momentum"] < recipes.BN_MOMENTUM
+    chosen = recipes.recipe(
+        "improved", "pneumoniamnist", epochs=2, model_options={"width": 8, "bn_momentum": 0.95}
+    )
+    assert chosen.model_options["bn_momentum"] == 0.95
+    assert (
+        "bn_momentum" not in recipes.recipe("improved", "pneumoniamnist", model="vit").model_options
+    )
 
 
 def test_score_runs_scores_with_medmnist_definitions(phantom_data, cache_root, monkeypatch):

@@ -32,9 +32,15 @@ INTENDED_USE: dict[str, dict[str, list[str]]] = {
 class ModelInfo:
     """What a deployed model needs besides its weights."""
 
-    class_names: list[str]
+    class_names: list[str]  # classes, or labels of a multi-label model, in output order
     input_shape: list[int]  # (height, width, channels) the model takes
     threshold: float = 0.5  # on the probability of class 1 (binary models)
+    #: How the outputs decide (:attr:`helpers.data.medmnist.MedMNISTInfo.task_kind`):
+    #: "binary", "multi-class", "ordinal" or "multi-label"; empty (a sidecar written before
+    #: the field existed): binary for two classes, else multi-class. See :attr:`kind`.
+    task: str = ""
+    #: Multi-label models: one threshold per label (e.g. chosen on validation); empty: 0.5 each.
+    label_thresholds: list[float] = field(default_factory=list)
     source: str = ""  # dataset / recipe it was trained with
     extra: dict = field(default_factory=dict)
     #: What the model is for, checked by the predict command before it scores a file:
@@ -45,6 +51,20 @@ class ModelInfo:
     #: ``features`` (a float32 TFLite model of the penultimate layer) and ``statistics``
     #: (an ``.npz``), file names beside the model, and the ``threshold`` and ``quantile``.
     ood: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        kinds = ("", "binary", "multi-class", "ordinal", "multi-label")
+        if self.task not in kinds:
+            raise ValueError(f"task must be one of {kinds[1:]}, not {self.task!r}")
+        if self.label_thresholds and len(self.label_thresholds) != len(self.class_names):
+            raise ValueError(
+                f"{len(self.label_thresholds)} label thresholds for {len(self.class_names)} labels"
+            )
+
+    @property
+    def kind(self) -> str:
+        """The task kind the outputs are decided by (see :attr:`task`)."""
+        return self.task or ("binary" if len(self.class_names) == 2 else "multi-class")
 
     def save(self, model_path: Path) -> Path:
         path = sidecar_path(model_path)
@@ -61,7 +81,7 @@ class ModelInfo:
             )
         try:
             return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (TypeError, ValueError) as exc:  # bad JSON, unknown or invalid fields
             raise ValueError(f"{path}: not a valid model description: {exc}") from exc
 
 

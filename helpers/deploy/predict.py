@@ -17,7 +17,10 @@ threshold distance of the validation images' (the distance is in every row). A f
 fails is *refused* with the reason, never given a diagnosis; a file that cannot be read
 *failed*. Every file gets one row, written as
 soon as it is made (``--format table|csv|jsonl|json``), so one bad file never loses the
-others' results.
+others' results. A row gives every class's probability and the class called, by the task
+kind in the sidecar (:attr:`helpers.deploy.lite.ModelInfo.kind`): a binary model calls class 1
+at its validation-chosen threshold, a multi-class or ordinal model its most probable class, a
+multi-label model every label at or above its own threshold (joined by ``+``).
 
 Exit status: 0 every file scored; 1 some refused or failed (their rows say why); 2 usage
 error (no such model, bad arguments). Taught in ``notebooks/08_deployment.ipynb``.
@@ -52,6 +55,9 @@ MIN_SIDE = 16
 #: Below this range of values (max - min, in [0, 1]) an image is blank: one gray level.
 BLANK_RANGE = 1.0 / 255
 FORMATS = ("table", "csv", "jsonl", "json")
+#: A multi-label model's ``predicted``: the labels it calls, joined; or NO_LABEL for none.
+LABEL_JOIN = "+"
+NO_LABEL = "(no label)"
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Prediction:
     file: str
     status: str
     probabilities: dict[str, float] = field(default_factory=dict)
+    #: The class called; for a multi-label model the labels called, joined by LABEL_JOIN
+    #: (NO_LABEL when none reaches its threshold).
     predicted: str | None = None
     reason: str = ""
     #: Distance of the image's features from the validation images' (helpers.deploy.ood),
@@ -135,17 +143,24 @@ class Predictor:
         return model_input_array(image[None], self.image_size, self.channels)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities; for a multi-label model each label's own probability."""
         out = np.asarray(self._run(np.asarray(batch, np.float32)), dtype=np.float64)
         if out.shape[-1] == 1:  # one sigmoid output: P(class 1)
             out = np.concatenate([1.0 - out, out], axis=-1)
         return out
 
-    def decide(self, probabilities: np.ndarray) -> int:
-        """Binary: class 1 when its probability reaches the stored threshold (chosen on
-        validation); otherwise the most probable class."""
-        if len(probabilities) == 2:
-            return int(probabilities[1] >= self.info.threshold)
-        return int(np.argmax(probabilities))
+    def decide(self, probabilities: np.ndarray) -> list[int]:
+        """The classes the model calls, by its task kind (:attr:`ModelInfo.kind`): binary,
+        class 1 when its probability reaches the stored threshold (chosen on validation);
+        multi-class and ordinal, the most probable class; multi-label, every label whose
+        probability reaches its threshold (none, one or several)."""
+        kind = self.info.kind
+        if kind == "multi-label":
+            cuts = self.info.label_thresholds or [0.5] * len(probabilities)
+            return [k for k, (p, cut) in enumerate(zip(probabilities, cuts)) if p >= cut]
+        if kind == "binary":
+            return [int(probabilities[1] >= self.info.threshold)]
+        return [int(np.argmax(probabilities))]
 
 
 def read_npz_images(path: Path) -> list[tuple[str, np.ndarray]]:
@@ -304,20 +319,21 @@ def _predict_one(predictor, name, image, notes, header, gradcam_dir) -> Predicti
             notes=notes,
         )
     decided = predictor.decide(p)
+    names = predictor.info.class_names
     row = Prediction(
         file=name,
         status="scored",
-        probabilities={c: float(v) for c, v in zip(predictor.info.class_names, p)},
-        predicted=predictor.info.class_names[decided],
+        probabilities={c: float(v) for c, v in zip(names, p)},
+        predicted=NO_LABEL if not decided else LABEL_JOIN.join(names[k] for k in decided),
         ood_score=distance,
         notes=notes,
     )
     if gradcam_dir is not None:
         safe = Path(name).name.replace("[", "_").replace("]", "")
+        # the called class; for a multi-label model the most probable label
+        shown = decided[0] if len(decided) == 1 else int(np.argmax(p))
         row.overlay = str(
-            write_overlay(
-                predictor, image, batch, decided, Path(gradcam_dir) / f"{safe}.gradcam.png"
-            )
+            write_overlay(predictor, image, batch, shown, Path(gradcam_dir) / f"{safe}.gradcam.png")
         )
     return row
 

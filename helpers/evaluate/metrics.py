@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    cohen_kappa_score,
     confusion_matrix,
     f1_score,
     roc_auc_score,
@@ -205,3 +206,79 @@ def medmnist_accuracy(y_true: np.ndarray, scores: np.ndarray, kind: str = "binar
     raise ValueError(
         f"kind must be 'binary', 'multi-class', 'ordinal' or 'multi-label', not {kind!r}"
     )
+
+
+def task_metrics(y_true: np.ndarray, scores: np.ndarray, kind: str) -> dict[str, float]:
+    """The whole task's metrics, by the benchmark's definitions: ``AUC`` (:func:`auc_score`)
+    and ``ACC`` (:func:`medmnist_accuracy`); for ordinal grades also ``quadratic kappa``
+    (Cohen's kappa with squared-distance weights: agreement beyond chance, where being two
+    grades off costs four times as much as one) and ``grade MAE`` (mean absolute grade error
+    of the arg-max grade). ``kind`` is :attr:`MedMNISTInfo.task_kind`. Taught in section 10
+    of ``notebooks/04_evaluation.ipynb``."""
+    out = {"AUC": auc_score(y_true, scores, kind), "ACC": medmnist_accuracy(y_true, scores, kind)}
+    if kind == "ordinal":
+        y = np.asarray(y_true).astype(int).ravel()
+        grades = np.asarray(scores).argmax(axis=1)
+        out["quadratic kappa"] = float(
+            cohen_kappa_score(y, grades, weights="quadratic", labels=np.arange(scores.shape[1]))
+        )
+        out["grade MAE"] = float(np.mean(np.abs(grades - y)))
+    return out
+
+
+def per_class_table(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    kind: str,
+    class_names: tuple[str, ...] | list[str],
+    thresholds: np.ndarray | None = None,
+) -> list[dict[str, object]]:
+    """One row per class (or label) of a whole task: test count, how often it is predicted,
+    sensitivity (recall), precision (PPV) and its one-vs-rest ROC-AUC.
+
+    The decision is the task's own: binary, class 1 when its score reaches ``thresholds``
+    (one value; default 0.5); multi-class and ordinal, the arg-max class; multi-label, each
+    label on its own at its threshold (one per label, e.g. chosen on validation; default
+    0.5), where a row's specificity is given too. Undefined values (no positives, nothing
+    predicted) are NaN. Taught in section 10 of ``notebooks/04_evaluation.ipynb``."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
+    n_classes = len(class_names)
+    if kind == "multi-label":
+        cut = np.full(n_classes, MEDMNIST_THRESHOLD) if thresholds is None else thresholds
+        truth = y_true.astype(bool)
+        predicted = scores >= np.asarray(cut, dtype=float)
+        columns = [(truth[:, k], predicted[:, k], scores[:, k]) for k in range(n_classes)]
+    else:
+        y = y_true.astype(int).ravel()
+        if kind == "binary":
+            cut = MEDMNIST_THRESHOLD if thresholds is None else float(thresholds)
+            positive = scores[:, -1] if scores.ndim == 2 else scores
+            decided = (positive >= cut).astype(int)
+            per_class = np.stack([1.0 - positive, positive], axis=1)
+        else:
+            decided, per_class = scores.argmax(axis=1), scores
+        columns = [(y == k, decided == k, per_class[:, k]) for k in range(n_classes)]
+    rows = []
+    for k, (truth, predicted, score) in enumerate(columns):
+        tp = int(np.sum(truth & predicted))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            row: dict[str, object] = {
+                "class": class_names[k],
+                "n": int(truth.sum()),
+                "predicted": int(predicted.sum()),
+                "sensitivity": np.float64(tp) / truth.sum() if truth.any() else np.nan,
+                "precision": np.float64(tp) / predicted.sum() if predicted.any() else np.nan,
+            }
+        if kind == "multi-label":
+            negatives = ~truth
+            row["specificity"] = (
+                float(np.sum(negatives & ~predicted) / negatives.sum())
+                if negatives.any()
+                else np.nan
+            )
+            row["threshold"] = float(np.asarray(cut)[k])
+        row["AUC"] = float(roc_auc_score(truth, score)) if 0 < truth.sum() < len(truth) else np.nan
+        rows.append(
+            {key: (float(v) if isinstance(v, np.floating) else v) for key, v in row.items()}
+        )
+    return rows

@@ -15,6 +15,7 @@ import sklearn
 from scipy import stats
 from sklearn.metrics import (
     average_precision_score,
+    cohen_kappa_score,
     precision_recall_curve,
     roc_auc_score,
     roc_curve,
@@ -25,9 +26,14 @@ from helpers.evaluate.metrics import (
     auc_rows,
     classification_metrics,
     metrics_from_counts,
+    task_metrics,
     threshold_at_sensitivity,
     youden_threshold,
 )
+
+#: Bootstrap replicates scored at once by :func:`task_metrics_with_ci` (bounds the memory of
+#: a large test split: replicates x images x classes scores at a time).
+REPLICATE_CHUNK = 100
 
 
 def stratified_bootstrap_indices(
@@ -145,6 +151,76 @@ def metrics_with_ci(
         low, high = _interval(replicates[name], level)
         table.append({"metric": name, "estimate": point[name], "low": low, "high": high})
     return pd.DataFrame(table)
+
+
+def _task_replicates(y: np.ndarray, s: np.ndarray, kind: str, draws: np.ndarray) -> dict:
+    """:func:`helpers.evaluate.metrics.task_metrics` of each replicate (row of ``draws``)."""
+    if kind == "multi-label":
+        y_b = y[draws]
+        aucs = np.stack([auc_rows(y_b[..., k], s[draws, k]) for k in range(y.shape[1])], 1)
+        with np.errstate(invalid="ignore"):
+            auc = np.nanmean(aucs, axis=1)
+        acc = ((s[draws] > 0.5) == (y_b == 1)).mean(axis=1).mean(axis=1)
+        return {"AUC": auc, "ACC": acc}
+    y_b = y[draws]
+    if kind == "binary":
+        positive = s[:, -1] if s.ndim == 2 else s
+        return {
+            "AUC": auc_rows(y_b, positive[draws]),
+            "ACC": ((positive[draws] > 0.5) == (y_b == 1)).mean(axis=1),
+        }
+    present = [k for k in range(s.shape[1]) if 0 < np.sum(y == k) < len(y)]
+    auc = np.mean(np.stack([auc_rows(y_b == k, s[draws, k]) for k in present], 1), axis=1)
+    grades = s.argmax(axis=1)[draws]
+    out = {"AUC": auc, "ACC": (grades == y_b).mean(axis=1)}
+    if kind == "ordinal":
+        labels = np.arange(s.shape[1])
+        with _fast_sklearn():
+            out["quadratic kappa"] = np.array(
+                [
+                    cohen_kappa_score(t, g, weights="quadratic", labels=labels)
+                    for t, g in zip(y_b, grades)
+                ]
+            )
+        out["grade MAE"] = np.abs(grades - y_b).mean(axis=1)
+    return out
+
+
+def task_metrics_with_ci(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    kind: str,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The whole task's metrics (:func:`helpers.evaluate.metrics.task_metrics`: AUC and ACC
+    by MedMNIST's definitions, and for ordinal grades quadratic kappa and grade MAE) with
+    percentile-bootstrap intervals over test images: columns metric, estimate, low, high.
+
+    Single-label tasks resample within each class, as :func:`metrics_with_ci` does, so every
+    replicate keeps the test set's class counts; a multi-label image carries several labels
+    at once, so there whole images are resampled. Taught in sections 9 and 10 of
+    ``notebooks/04_evaluation.ipynb``."""
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=float)
+    point = task_metrics(y, s, kind)
+    if kind == "multi-label":
+        y = y.astype(int)
+        draws = np.random.default_rng(seed).integers(0, len(y), size=(n_boot, len(y)))
+    else:
+        y = y.astype(int).ravel()
+        draws = stratified_bootstrap_indices(y, n_boot, seed)
+    chunks = [
+        _task_replicates(y, s, kind, draws[start : start + REPLICATE_CHUNK])
+        for start in range(0, n_boot, REPLICATE_CHUNK)
+    ]
+    rows = []
+    for name, estimate in point.items():
+        low, high = _interval(np.concatenate([c[name] for c in chunks]), level)
+        rows.append({"metric": name, "estimate": estimate, "low": low, "high": high})
+    return pd.DataFrame(rows)
 
 
 def roc_with_band(
@@ -321,9 +397,13 @@ def scores_for_class(
     """Recast a task as "class ``class_index`` vs the rest": (0/1 labels, that class's
     score). A binary model's single output is the probability of class 1, so class 0's
     score is 1 - output. Lets the *finding* be the positive class (BreastMNIST's class 0
-    is "malignant") and gives one-vs-rest views of multi-class tasks."""
-    labels = np.asarray(labels).astype(int).ravel()
+    is "malignant") and gives one-vs-rest views of multi-class tasks; for multi-label labels
+    (N, L) it is label ``class_index`` present or not."""
+    labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=float)
+    if labels.ndim == 2 and labels.shape[1] > 1:  # multi-label: that label's own column
+        return labels[:, class_index], scores[:, class_index]
+    labels = labels.ravel()
     if scores.ndim == 1:
         if class_index not in (0, 1):
             raise ValueError(f"a binary model has classes 0 and 1, not {class_index}")

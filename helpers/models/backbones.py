@@ -19,6 +19,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from helpers.models.heads import output_activation
+
 
 def backbone(
     name: str = "MobileNetV3Small",
@@ -147,6 +149,7 @@ def transfer_classifier(
     trainable: bool = True,
     input_range: float = 255.0,
     bn_momentum: float | None = None,
+    multi_label: bool = False,
 ) -> keras.Model:
     """A classifier on top of ``features``: our [0, 1] images are scaled to the
     ``input_range`` the Keras Applications models expect (their own preprocessing is
@@ -163,7 +166,7 @@ def transfer_classifier(
     x = layers.Rescaling(input_range, name="to_backbone_range")(inputs)
     x = features(x, training=trainable)
     x = layers.Dropout(dropout, name="dropout")(x)
-    head = "sigmoid" if n_classes == 1 else "softmax"
+    head = output_activation(n_classes, multi_label)
     outputs = layers.Dense(n_classes, activation=head, name="output")(x)
     return keras.Model(inputs, outputs, name=f"{features.name}_classifier")
 
@@ -181,6 +184,7 @@ def mobilenet_v3_small(
     bn_momentum: float | None = None,
     minimalistic: bool = False,
     trainable: bool = True,
+    multi_label: bool = False,
 ) -> keras.Model:
     """MobileNetV3-Small (Keras Applications) with a new head, for transfer learning
     (``09_large_models``): ImageNet weights when they can be downloaded, else random
@@ -190,5 +194,10 @@ def mobilenet_v3_small(
         BACKBONES["mobilenet_v3_small"], input_shape, weights, minimalistic=minimalistic
     )
     return transfer_classifier(
-        features, n_classes, dropout=dropout, trainable=trainable, bn_momentum=bn_momentum
+        features,
+        n_classes,
+        dropout=dropout,
+        trainable=trainable,
+        bn_momentum=bn_momentum,
+        multi_label=multi_label,
     )

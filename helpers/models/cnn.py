@@ -12,18 +12,22 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from helpers.models.heads import output_activation
+
 
 def seed_cnn(
     input_shape: tuple[int, int, int] = (256, 256, 3),
     n_classes: int = 2,
     *,
     global_pool: bool = False,
+    multi_label: bool = False,
 ) -> keras.Sequential:
     """The article's CNN: Conv32-Pool-Conv64-Pool-Conv128-Pool-Flatten-Dense128-Dense
     (3x3 kernels, valid padding, ReLU, 2x2 max pooling). The last layer is softmax over
-    ``n_classes``, or one sigmoid unit when ``n_classes == 1``. ``global_pool=True``
+    ``n_classes``, or sigmoid units for one class or ``multi_label`` outputs
+    (:func:`helpers.models.heads.output_activation`). ``global_pool=True``
     swaps Flatten for global average pooling (what that changes is shown in 02)."""
-    head = "sigmoid" if n_classes == 1 else "softmax"
+    head = output_activation(n_classes, multi_label)
     return keras.Sequential(
         [
             keras.Input(input_shape),
@@ -74,10 +78,12 @@ def compact_cnn(
     width: int = 32,
     dropout: float = 0.3,
     bn_momentum: float = 0.99,
+    multi_label: bool = False,
 ) -> keras.Model:
     """The improved model: three stages of two 3x3 Conv-BatchNorm-ReLU layers (width,
     2x width, 4x width channels) with 2x2 max pooling between stages, global average
-    pooling, dropout and one dense output (sigmoid for ``n_classes == 1``, else softmax).
+    pooling, dropout and one dense output (softmax over the classes; sigmoid for one class or
+    ``multi_label`` outputs, :func:`helpers.models.heads.output_activation`).
 
     Batch norm lets a high learning rate train stably; global average pooling keeps the
     head tiny (4 * width * n_classes weights) and the parameter count independent of the
@@ -94,6 +100,6 @@ def compact_cnn(
             x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    head = "sigmoid" if n_classes == 1 else "softmax"
+    head = output_activation(n_classes, multi_label)
     outputs = layers.Dense(n_classes, activation=head, name="output")(x)
     return keras.Model(inputs, outputs, name="compact_cnn")

@@ -28,9 +28,15 @@ MODEL_BUILDERS = {
 
 
 def build_model(
-    name: str, input_shape: tuple[int, int, int], n_classes: int, **options
+    name: str,
+    input_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    multi_label: bool = False,
+    **options,
 ) -> keras.Model:
-    """Build a registered model by name; ``options`` go to its builder."""
+    """Build a registered model by name; ``options`` go to its builder. ``multi_label``: one
+    sigmoid per label instead of a softmax over classes (the task decides, not the model)."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_BUILDERS))}")
-    return MODEL_BUILDERS[name](input_shape, n_classes, **options)
+    return MODEL_BUILDERS[name](input_shape, n_classes, multi_label=multi_label, **options)

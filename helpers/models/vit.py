@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from helpers.models.heads import output_activation
+
 
 @keras.saving.register_keras_serializable(package="helpers")
 class PositionEmbedding(layers.Layer):
@@ -46,12 +48,13 @@ def vit(
     heads: int = 4,
     mlp_ratio: int = 2,
     dropout: float = 0.1,
+    multi_label: bool = False,
 ) -> keras.Model:
     """A ViT: non-overlapping ``patch`` x ``patch`` patches linearly embedded to ``dim``
     (a strided convolution), position embeddings, ``depth`` pre-norm blocks of
     ``heads``-head self-attention and a ``mlp_ratio`` x MLP with GELU, layer norm, mean
-    over tokens, and a sigmoid (one class) or softmax output. The attention layers are
-    named ``block{k}_attention``."""
+    over tokens, and a softmax output (sigmoid for one class or ``multi_label`` outputs).
+    The attention layers are named ``block{k}_attention``."""
     height, width, _ = input_shape
     if height % patch or width % patch:
         raise ValueError(f"image size {height}x{width} is not divisible by the patch size {patch}")
@@ -73,7 +76,7 @@ def vit(
         x = layers.Add(name=f"block{k}_residual2")([x, y])
     x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     x = layers.GlobalAveragePooling1D(name="token_mean")(x)
-    head = "sigmoid" if n_classes == 1 else "softmax"
+    head = output_activation(n_classes, multi_label)
     outputs = layers.Dense(n_classes, activation=head, name="output")(x)
     return keras.Model(inputs, outputs, name="vit")
 

@@ -370,7 +370,11 @@ def train(
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(
-            config.model, config.image_shape, dataset.info.n_outputs, **config.model_options
+            config.model,
+            config.image_shape,
+            dataset.info.n_outputs,
+            multi_label=kind == "multi-label",
+            **config.model_options,
         )
         model.compile(
             optimizer=optimizer(config, steps_per_epoch * config.epochs), loss=LOSSES[kind]

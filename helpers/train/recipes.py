@@ -7,7 +7,8 @@ Adam with Keras' default settings, batch 32, 10 epochs, no augmentation, the wei
 the last epoch, the arg-max class, on every dataset alike. ``recipe("improved", dataset)``
 is the compact CNN with AdamW, cosine schedule, augmentation, class weights and
 best-validation checkpointing; datasets with fewer than :data:`SMALL_DATA_LIMIT` training
-images give it the longer small-data schedule.
+images give it the longer small-data schedule, and a run of fewer than about 1000 steps a
+lower batch-norm momentum (:func:`bn_momentum`).
 
 One difference from the article is of form only: for a binary task the article's two-way
 softmax with categorical cross-entropy is built as one sigmoid unit with binary
@@ -18,8 +19,11 @@ functions and the arg-max class is the sigmoid output above 0.5.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 
 from helpers.data.medmnist import medmnist_info
+from helpers.models.registry import MODEL_BUILDERS
 from helpers.train.config import TrainConfig
 
 SEED_RECIPE = TrainConfig(
@@ -58,11 +62,34 @@ SMALL_DATA_IMPROVED_LR = 1e-3
 
 RECIPES = {"seed": SEED_RECIPE, "improved": IMPROVED_RECIPE}
 
+#: Batch normalisation's moving statistics, which the model uses at inference, average over
+#: about 1 / (1 - momentum) training steps. The improved recipe keeps that memory within this
+#: share of its run, so a short run (few epochs, a small dataset, a smoke test) gets a lower
+#: momentum. Measured on a generated 4-class task of 600 images, 6 epochs (114 steps): at
+#: Keras' 0.99 the validation AUC fell from 1.00 after epoch 1 to 0.38-0.66 while the
+#: training loss kept falling, and the arg-max class was one class for every image; at
+#: 0.9123 (this rule) the validation AUC was 1.00 from epoch 3 on, and so was the accuracy.
+BN_MEMORY_SHARE = 0.1
+#: Keras' default momentum, kept for runs of 1000 steps or more (03's default runs: 1480
+#: steps on PneumoniaMNIST, 1800 on BreastMNIST).
+BN_MOMENTUM = 0.99
+#: The lowest momentum the rule gives (a run of a handful of steps).
+MIN_BN_MOMENTUM = 0.5
+
+
+def bn_momentum(steps: int) -> float:
+    """The improved recipe's batch-norm momentum for a run of ``steps`` training steps
+    (:data:`BN_MEMORY_SHARE`), between :data:`MIN_BN_MOMENTUM` and :data:`BN_MOMENTUM`."""
+    momentum = 1.0 - 1.0 / (BN_MEMORY_SHARE * max(steps, 1))
+    return round(min(BN_MOMENTUM, max(MIN_BN_MOMENTUM, momentum)), 4)
+
 
 def recipe(name: str, dataset: str, epochs: int | None = None, **changes) -> TrainConfig:
     """The ``"seed"`` or ``"improved"`` :class:`TrainConfig` for ``dataset`` (28 px), the
     improved one with the small-data schedule when the published training split has fewer
-    than :data:`SMALL_DATA_LIMIT` images, then any ``changes`` (e.g. ``seed=1``).
+    than :data:`SMALL_DATA_LIMIT` images, then any ``changes`` (e.g. ``seed=1``), then (the
+    improved one, unless ``changes`` set it) the batch-norm momentum of :func:`bn_momentum`
+    for the run's number of steps.
 
     ``epochs`` None keeps the recipe's schedule (the models notebook 03 trained and cached);
     a number replaces it, as the notebooks' ``RECIPE_EPOCHS`` parameter does for a short run."""
@@ -77,4 +104,12 @@ def recipe(name: str, dataset: str, epochs: int | None = None, **changes) -> Tra
         config = dataclasses.replace(config, **small)
     if epochs is not None:
         changes["epochs"] = epochs
-    return dataclasses.replace(config, **changes)
+    config = dataclasses.replace(config, **changes)
+    takes_momentum = "bn_momentum" in inspect.signature(MODEL_BUILDERS[config.model]).parameters
+    if name == "improved" and takes_momentum and "bn_momentum" not in config.model_options:
+        used = max(1, round(n_train * config.train_fraction))
+        momentum = bn_momentum(math.ceil(used / config.batch_size) * config.epochs)
+        if momentum < BN_MOMENTUM:  # the builders' default is left implicit in the config
+            options = {**config.model_options, "bn_momentum": momentum}
+            config = dataclasses.replace(config, model_options=options)
+    return config
