@@ -71,7 +71,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
 # The book is built and the browser installed first: tests/test_book.py opens every page.
 test: lint book browser
-	$(PY) -m pytest -p no:cacheprovider tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs; rc=$$?; \
+	$(PY) -m pytest -p no:cacheprovider tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 unit: $(STAMP)

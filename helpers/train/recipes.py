@@ -19,11 +19,9 @@ functions and the arg-max class is the sigmoid output above 0.5.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 
 from helpers.data.medmnist import medmnist_info
-from helpers.models.registry import MODEL_BUILDERS
 from helpers.train.config import TrainConfig
 
 SEED_RECIPE = TrainConfig(
@@ -105,8 +103,12 @@ def recipe(name: str, dataset: str, epochs: int | None = None, **changes) -> Tra
     if epochs is not None:
         changes["epochs"] = epochs
     config = dataclasses.replace(config, **changes)
-    takes_momentum = "bn_momentum" in inspect.signature(MODEL_BUILDERS[config.model]).parameters
-    if name == "improved" and takes_momentum and "bn_momentum" not in config.model_options:
+    # Only for the recipe's own model (the compact CNN): importing the model builders to ask
+    # which others take a momentum would import TensorFlow into a kernel that only plans runs
+    # (03's setup cell trains in fresh processes; with TensorFlow in the kernel too it peaked
+    # at 2.07 GB).
+    own_model = config.model == IMPROVED_RECIPE.model
+    if name == "improved" and own_model and "bn_momentum" not in config.model_options:
         used = max(1, round(n_train * config.train_fraction))
         momentum = bn_momentum(math.ceil(used / config.batch_size) * config.epochs)
         if momentum < BN_MOMENTUM:  # the builders' default is left implicit in the config
