@@ -125,3 +125,19 @@ def test_one_label_of_a_multi_label_task_as_the_finding():
     labels, scores = ev.scores_for_class(y, s, 2)
     np.testing.assert_array_equal(labels, y[:, 2])
     np.testing.assert_array_equal(scores, s[:, 2])
+
+
+def test_binary_auc_takes_two_column_scores_as_class_one():
+    y, p = _multiclass(k=2, seed=8)
+    assert auc_score(y, p, "binary") == pytest.approx(auc_score(y, p[:, 1], "binary"))
+
+
+def test_a_replicate_that_loses_a_labels_positives_is_dropped_not_averaged_over_fewer():
+    y = np.zeros((40, 2), int)
+    y[:20, 0] = 1
+    y[0, 1] = 1  # one positive: most replicates of 40 images miss it sometimes
+    s = np.clip(y * 0.6 + 0.3, 0, 1).astype(float)
+    draws = np.random.default_rng(0).integers(0, 40, size=(50, 40))
+    auc = ev._task_replicates(y, s, "multi-label", draws)["AUC"]
+    lost = ~(y[draws, 1] == 1).any(axis=1)
+    assert lost.any() and np.isnan(auc[lost]).all() and not np.isnan(auc[~lost]).any()

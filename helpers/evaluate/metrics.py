@@ -155,7 +155,8 @@ def auc_score(y_true: np.ndarray, scores: np.ndarray, kind: str = "binary") -> f
     labels that have both values). ``kind`` is :attr:`MedMNISTInfo.task_kind`."""
     y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
     if kind == "binary":
-        return float(roc_auc_score(y_true.ravel(), scores.ravel()))
+        positive = scores[:, -1] if scores.ndim == 2 else scores
+        return float(roc_auc_score(y_true.ravel(), positive))
     if kind in ("multi-class", "ordinal"):
         y_true = y_true.ravel()
         pairs = [(y_true == k, scores[:, k]) for k in range(scores.shape[1])]
@@ -213,8 +214,9 @@ def task_metrics(y_true: np.ndarray, scores: np.ndarray, kind: str) -> dict[str,
     and ``ACC`` (:func:`medmnist_accuracy`); for ordinal grades also ``quadratic kappa``
     (Cohen's kappa with squared-distance weights: agreement beyond chance, where being two
     grades off costs four times as much as one) and ``grade MAE`` (mean absolute grade error
-    of the arg-max grade). ``kind`` is :attr:`MedMNISTInfo.task_kind`. Taught in section 10
-    of ``notebooks/04_evaluation.ipynb``."""
+    of the arg-max grade; the grades are the class indices 0 to K - 1 in order, as MedMNIST
+    stores them). ``kind`` is :attr:`MedMNISTInfo.task_kind`. Taught in sections 9 and 10 of
+    ``notebooks/04_evaluation.ipynb``."""
     out = {"AUC": auc_score(y_true, scores, kind), "ACC": medmnist_accuracy(y_true, scores, kind)}
     if kind == "ordinal":
         y = np.asarray(y_true).astype(int).ravel()
@@ -236,24 +238,27 @@ def per_class_table(
     """One row per class (or label) of a whole task: test count, how often it is predicted,
     sensitivity (recall), precision (PPV) and its one-vs-rest ROC-AUC.
 
-    The decision is the task's own: binary, class 1 when its score reaches ``thresholds``
-    (one value; default 0.5); multi-class and ordinal, the arg-max class; multi-label, each
-    label on its own at its threshold (one per label, e.g. chosen on validation; default
-    0.5), where a row's specificity is given too. Undefined values (no positives, nothing
-    predicted) are NaN. Taught in section 10 of ``notebooks/04_evaluation.ipynb``."""
+    The decision is the task's own: binary, class 1 when its score (the probability of class
+    1, not of a finding recast as positive) reaches ``thresholds`` (one value) or, by
+    default, exceeds MedMNIST's 0.5; multi-class and ordinal, the arg-max class; multi-label,
+    each label on its own, at or above its threshold (one per label, e.g. chosen on
+    validation) or by default above 0.5, where a row's specificity is given too. Undefined
+    values (no positives, nothing predicted) are NaN. Taught in section 10 of
+    ``notebooks/04_evaluation.ipynb``."""
     y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
     n_classes = len(class_names)
     if kind == "multi-label":
         cut = np.full(n_classes, MEDMNIST_THRESHOLD) if thresholds is None else thresholds
         truth = y_true.astype(bool)
-        predicted = scores >= np.asarray(cut, dtype=float)
+        cut = np.asarray(cut, dtype=float)
+        predicted = scores > cut if thresholds is None else scores >= cut
         columns = [(truth[:, k], predicted[:, k], scores[:, k]) for k in range(n_classes)]
     else:
         y = y_true.astype(int).ravel()
         if kind == "binary":
             cut = MEDMNIST_THRESHOLD if thresholds is None else float(thresholds)
             positive = scores[:, -1] if scores.ndim == 2 else scores
-            decided = (positive >= cut).astype(int)
+            decided = (positive > cut if thresholds is None else positive >= cut).astype(int)
             per_class = np.stack([1.0 - positive, positive], axis=1)
         else:
             decided, per_class = scores.argmax(axis=1), scores

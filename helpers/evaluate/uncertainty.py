@@ -157,9 +157,10 @@ def _task_replicates(y: np.ndarray, s: np.ndarray, kind: str, draws: np.ndarray)
     """:func:`helpers.evaluate.metrics.task_metrics` of each replicate (row of ``draws``)."""
     if kind == "multi-label":
         y_b = y[draws]
-        aucs = np.stack([auc_rows(y_b[..., k], s[draws, k]) for k in range(y.shape[1])], 1)
-        with np.errstate(invalid="ignore"):
-            auc = np.nanmean(aucs, axis=1)
+        # the labels the point estimate averages (both values in the test split); a replicate
+        # in which one of them lost every positive (or negative) gives NaN and is dropped
+        defined = [k for k in range(y.shape[1]) if 0 < y[:, k].sum() < len(y)]
+        auc = np.stack([auc_rows(y_b[..., k], s[draws, k]) for k in defined], 1).mean(axis=1)
         acc = ((s[draws] > 0.5) == (y_b == 1)).mean(axis=1).mean(axis=1)
         return {"AUC": auc, "ACC": acc}
     y_b = y[draws]
@@ -200,8 +201,11 @@ def task_metrics_with_ci(
     percentile-bootstrap intervals over test images: columns metric, estimate, low, high.
 
     Single-label tasks resample within each class, as :func:`metrics_with_ci` does, so every
-    replicate keeps the test set's class counts; a multi-label image carries several labels
-    at once, so there whole images are resampled. Taught in sections 9 and 10 of
+    replicate keeps the test set's class counts (for a binary task the draws, and so the AUC
+    interval, are those of :func:`metrics_with_ci` on the same labels and seed); a multi-label
+    image carries several labels at once, so there whole images are resampled, and a
+    replicate in which a label loses all its positives (its AUC undefined) is dropped, as are
+    replicates whose kappa is undefined. Taught in sections 9 and 10 of
     ``notebooks/04_evaluation.ipynb``."""
     y = np.asarray(y_true)
     s = np.asarray(scores, dtype=float)
