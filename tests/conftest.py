@@ -33,6 +33,19 @@ def real_data_dir() -> Path | None:
 REAL_DATA = real_data_dir()
 
 
+@pytest.fixture
+def generated_binary(tmp_path, monkeypatch):
+    """A small generated binary dataset ``gen_binary`` (64 / 32 / 20 images) in the official
+    layout as the local data folder, and an empty repository root (figures/, model cache)."""
+    from helpers.data.synthetic import write_dataset
+
+    monkeypatch.setenv("MEDIMG_ROOT", str(tmp_path))
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path / "data"))
+    sizes = {"train": 64, "val": 32, "test": 20}
+    write_dataset(tmp_path / "data", "gen_binary", "binary-class", sizes=sizes)
+    return "gen_binary"
+
+
 def write_medmnist_npz(path: Path, info, *, rng_seed: int = 0, **overrides) -> Path:
     """An npz with the official structure of ``info`` filled with random pixels.
     ``overrides`` replace or (with value None) drop individual arrays."""

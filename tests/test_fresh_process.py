@@ -65,6 +65,7 @@ def test_isolated_grid_gives_the_in_process_rows(tmp_path, monkeypatch):
         scaling.scaling_grid(
             base, scaling.load_medmnist("pneumoniamnist"), variants=variants, isolate=True
         )
+    monkeypatch.setattr(scaling, "RUNS_PER_PROCESS", 1)  # one process per run: rows joined
     away = scaling.scaling_grid(base, variants=variants, isolate=True, threads=2)
     assert sorted(
         (tmp_path / ".cache" / "models").iterdir()

@@ -129,3 +129,36 @@ def test_an_ood_score_separates_a_trivially_different_set():
     assert check.flags(inside).mean() < 0.05
     same = robustness.ood_auroc(check.score(inside[:100]), check.score(inside[100:]), n_boot=200)
     assert same[1] < 0.5 < same[2]
+
+
+def test_perturbed_runs_score_every_corrupted_test_set(generated_binary):
+    """train_runs returns, per run, the model's scores on each corrupted copy of the test
+    split (set by set), equal to scoring that copy directly."""
+    from helpers.data.corruptions import corrupt_sets
+    from helpers.data.medmnist import load_medmnist
+    from helpers.train.cache import load_or_train
+    from helpers.train.config import TrainConfig
+    from helpers.train.engine import predict_scores
+    from helpers.train.perturbed import perturbed_data, train_runs
+
+    config = TrainConfig(
+        model="compact_cnn",
+        dataset=generated_binary,
+        epochs=1,
+        batch_size=32,
+        augment=0.0,
+        model_options={"width": 4},
+        patience=None,
+    )
+    sets = [("none", 0), ("blur", 2), ("invert", 1)]
+    runs = [
+        {"name": "flipped", "config": dataclasses.asdict(config), "perturbation": {"flip": 0.2}}
+    ]
+    (row,) = train_runs(runs, score_sets=sets, seed=0)
+    assert row["scores"].shape == (len(sets), 20) and row["n_train"] == 64
+    data = load_medmnist(generated_binary)
+    model = load_or_train(config, data=perturbed_data(data, {"flip": 0.2}), verbose=False)
+    assert model.from_cache
+    stacked = corrupt_sets(data.images["test"], sets, seed=0)
+    expected = predict_scores(model.model, stacked, config).reshape(len(sets), 20)
+    np.testing.assert_allclose(row["scores"], expected, rtol=1e-5, atol=1e-6)

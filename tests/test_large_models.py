@@ -249,3 +249,27 @@ def test_imagenet_only_never_falls_back(monkeypatch):
     assert not backbones.imagenet_available("MobileNetV3Small", (32, 32, 3))
     with pytest.raises(RuntimeError, match="ImageNet weights for MobileNetV3Small unavailable"):
         backbones.backbone("MobileNetV3Small", (32, 32, 3), weights=backbones.IMAGENET_ONLY)
+
+
+def test_fine_tune_prints_no_download_line(generated_binary, capsys):
+    """Asking for ImageNet weights makes Keras print "Downloading data from <url>" (also
+    offline, before it fails): fine_tune drops that line from what it prints, so notebook 09's
+    stored output shows no download attempt; the row says which weights the run started from."""
+    import dataclasses
+
+    from helpers.train.config import TrainConfig
+
+    config = TrainConfig(
+        model="mobilenet_v3_small",
+        dataset=generated_binary,
+        input_size=32,
+        channels=3,
+        epochs=1,
+        batch_size=16,
+        augment=0.0,
+        patience=None,
+        model_options={"weights": "imagenet", "minimalistic": True},
+    )
+    row = transfer.fine_tune(dataclasses.asdict(config), threads=2)
+    assert "Downloading data from" not in capsys.readouterr().out
+    assert row["initialisation"] and 0.0 <= row["test_auc"] <= 1.0

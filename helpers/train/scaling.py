@@ -26,6 +26,12 @@ from helpers.models.cnn_math import model_flops
 from helpers.runtime import set_seed
 from helpers.train.config import TrainConfig
 
+#: Runs per fresh process of an isolated grid. Each trained model leaves memory behind in
+#: TensorFlow (:func:`release_memory` slows the growth, it does not stop it): notebook 09's
+#: grids of six runs in one process, beside its kernel, peaked at 1.57 GB (widths) and
+#: 1.58 GB (ViTs), over the project's 1.5 GB (tools/cell_memory.py).
+RUNS_PER_PROCESS = 3
+
 
 def epochs_for_steps(n_train: int, batch_size: int, min_steps: int, epochs: int) -> int:
     """At least ``epochs``, and enough epochs for ``min_steps`` optimiser steps: a 1 %
@@ -166,10 +172,10 @@ def scaling_grid(
     threads: int | None = None,
 ) -> pd.DataFrame:
     """One row per (variant, seed) of :func:`grid_configs`, trained (or loaded from the
-    cache) on ``data`` (default: ``base.dataset`` as stored). With ``isolate=True`` the whole
-    grid runs in one fresh process with ``threads`` TensorFlow threads, which loads the
-    dataset itself and returns all its memory when it ends (:mod:`helpers.fresh_process`); the
-    rows are the same."""
+    cache) on ``data`` (default: ``base.dataset`` as stored). With ``isolate=True`` the grid
+    runs in fresh processes of :data:`RUNS_PER_PROCESS` runs with ``threads`` TensorFlow
+    threads, each of which loads the dataset itself and returns all its memory when it ends
+    (:mod:`helpers.fresh_process`); the rows are the same."""
     if isolate and data is not None:
         raise ValueError("an isolated grid loads its dataset in the subprocess: pass data=None")
     local = data if data is not None else load_medmnist(base.dataset, base.size)
@@ -177,12 +183,14 @@ def scaling_grid(
         base, len(local.split("train")[1]), variants=variants, seeds=seeds, min_steps=min_steps
     )
     if isolate:
-        rows = fresh_process.call(
-            "helpers.train.scaling:run_configs",
-            configs=[dataclasses.asdict(c) for c in configs],
-            threads=threads,
-            verbose=verbose,
-        )
+        rows = []
+        for start in range(0, len(configs), RUNS_PER_PROCESS):
+            rows += fresh_process.call(
+                "helpers.train.scaling:run_configs",
+                configs=[dataclasses.asdict(c) for c in configs[start : start + RUNS_PER_PROCESS]],
+                threads=threads,
+                verbose=verbose,
+            )
     else:
         rows = _run_all(configs, lambda _: local, verbose)
     return pd.DataFrame(rows)
