@@ -78,6 +78,21 @@ def call(target: str, /, **kwargs: Any) -> Any:
         return json.loads(reply.read_text(encoding="utf-8"))
 
 
+def call_in_batches(target: str, /, configs: list, *, per_process: int, **kwargs: Any) -> list:
+    """``target(configs=batch, **kwargs)`` for consecutive batches of at most ``per_process``
+    of ``configs`` (the training runs of :func:`helpers.train.scaling.run_configs` or
+    :func:`helpers.train.benchmark.score_runs`), each in its own fresh process (:func:`call`);
+    the lists they return, joined in order. Each trained model leaves memory behind in
+    TensorFlow, so a long list of runs in one process grows past a notebook's budget; a
+    process per batch returns it."""
+    if per_process < 1:
+        raise ValueError(f"per_process must be at least 1, not {per_process}")
+    rows: list = []
+    for start in range(0, len(configs), per_process):
+        rows += call(target, configs=configs[start : start + per_process], **kwargs)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Child side: read the request file, call the function, write the reply file
     (atomically: a reply is either complete or absent)."""

@@ -115,3 +115,17 @@ def test_both_recipes_learn_every_task_kind_from_the_data_alone(
         scores = predict_scores(model, x_test, config)
         auc = auc_score(y_test, scores, data.info.task_kind)
         assert auc > 0.7, (recipe_name, task, channels, auc)
+
+
+def test_finding_is_named_or_the_last_class():
+    """The finding 04 and 10 score: named per dataset, by the caller, or the last class."""
+    from helpers.data.medmnist import Finding, finding
+
+    pneumonia = medmnist_info("pneumoniamnist")
+    assert finding(pneumonia) == Finding(1, "pneumonia", True)
+    assert finding(medmnist_info("breastmnist")) == Finding(0, "malignant", True)  # class 0 here
+    assert finding(pneumonia, "normal") == Finding(0, "normal", True)
+    other = dataclasses.replace(pneumonia, flag="gen_multiclass", labels=("a", "b", "c"))
+    assert finding(other) == Finding(2, "c", False)
+    with pytest.raises(ValueError, match="gen_multiclass: no class or label 'pneumonia'"):
+        finding(other, "pneumonia")

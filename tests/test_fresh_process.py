@@ -75,3 +75,21 @@ def test_isolated_grid_gives_the_in_process_rows(tmp_path, monkeypatch):
     assert away.width.tolist() == [2, 4] and away.params.iloc[1] > away.params.iloc[0]
     assert away.test_auc.tolist() == here.test_auc.tolist()
     assert away.drop(columns="train_seconds").equals(here.drop(columns="train_seconds"))
+
+
+def test_call_in_batches_runs_each_batch_in_its_own_process(tmp_path, monkeypatch):
+    """Batches of at most per_process configs, a fresh process each, results joined in order."""
+    (tmp_path / "echo_batch.py").write_text(
+        "import os\n\n\ndef run(configs, tag):\n"
+        "    return [[os.getpid(), tag, c] for c in configs]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    rows = fresh_process.call_in_batches("echo_batch:run", list(range(5)), per_process=2, tag="t")
+    assert [c for _, _, c in rows] == [0, 1, 2, 3, 4]
+    assert all(tag == "t" for _, tag, _ in rows)
+    pids = [pid for pid, _, _ in rows]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    assert len(set(pids)) == 3
+    with pytest.raises(ValueError, match="per_process"):
+        fresh_process.call_in_batches("echo_batch:run", [1], per_process=0, tag="t")

@@ -106,6 +106,37 @@ DESCRIPTION_KEYS = ("task", "labels", "n_channels", "n_samples", "license", "sou
 #: MedMNIST's task names, as the registry and a description spell them.
 TASKS = ("binary-class", "multi-class", "ordinal-regression", "multi-label, binary-class")
 
+#: The finding of each dataset whose clinical question is one class (or label) against the
+#: rest: what "positive" means where a notebook scores "finding vs not" (04, 08, 10).
+FINDINGS = {"pneumoniamnist": "pneumonia", "breastmnist": "malignant"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The class (or label) scored as "finding vs not": its index in ``info.labels``, its
+    name, and whether it was named (by the caller or :data:`FINDINGS`) rather than taken as
+    the stand-in last class."""
+
+    index: int
+    label: str
+    named: bool
+
+
+def finding(info: MedMNISTInfo, name: str | None = None) -> Finding:
+    """The finding of ``info``'s dataset: the class (or label) ``name`` when given, else the
+    one :data:`FINDINGS` names for the flag, else the last class, an arbitrary stand-in
+    (``named`` is False, so a notebook can say so) to be replaced by the clinically relevant
+    one. Taught in ``notebooks/04_evaluation.ipynb``; 08 and 10 use it too."""
+    name = name if name is not None else FINDINGS.get(info.flag)
+    if name is None:
+        return Finding(len(info.labels) - 1, info.labels[-1], named=False)
+    if name not in info.labels:
+        raise ValueError(
+            f"{info.flag}: no class or label {name!r} to score as the finding; "
+            f"it has {', '.join(map(repr, info.labels))}"
+        )
+    return Finding(info.labels.index(name), name, named=True)
+
 
 @lru_cache(maxsize=1)
 def _registry() -> dict:

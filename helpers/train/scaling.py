@@ -11,11 +11,8 @@ no TensorFlow memory yet.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import gc
 import math
-import sys
 
 import numpy as np
 import pandas as pd
@@ -23,7 +20,7 @@ import pandas as pd
 from helpers import fresh_process
 from helpers.data.medmnist import MedMNIST, load_medmnist
 from helpers.models.cnn_math import model_flops
-from helpers.runtime import set_seed
+from helpers.runtime import release_memory, set_seed
 from helpers.train.config import TrainConfig
 
 #: Runs per fresh process of an isolated grid. Each trained model leaves memory behind in
@@ -38,23 +35,6 @@ def epochs_for_steps(n_train: int, batch_size: int, min_steps: int, epochs: int)
     subset would otherwise see only a handful of updates."""
     steps_per_epoch = max(1, math.ceil(n_train / batch_size))
     return max(epochs, math.ceil(min_steps / steps_per_epoch))
-
-
-def release_memory() -> None:
-    """Free the graphs and weights of models no longer referenced: a grid builds dozens of
-    models in one process, and TensorFlow keeps their functions until the session is cleared.
-    This slows the growth but does not stop it (measured: about 0.05-0.1 GB per ViT stays
-    behind), which is why long grids run in a fresh process (``scaling_grid(isolate=True)``)."""
-
-    import keras  # deferred: planning a grid must not import TensorFlow
-
-    keras.backend.clear_session()
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:  # hand freed heap pages back to the system (glibc keeps them otherwise)
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
-            pass
 
 
 def scaling_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
@@ -183,14 +163,13 @@ def scaling_grid(
         base, len(local.split("train")[1]), variants=variants, seeds=seeds, min_steps=min_steps
     )
     if isolate:
-        rows = []
-        for start in range(0, len(configs), RUNS_PER_PROCESS):
-            rows += fresh_process.call(
-                "helpers.train.scaling:run_configs",
-                configs=[dataclasses.asdict(c) for c in configs[start : start + RUNS_PER_PROCESS]],
-                threads=threads,
-                verbose=verbose,
-            )
+        rows = fresh_process.call_in_batches(
+            "helpers.train.scaling:run_configs",
+            [dataclasses.asdict(c) for c in configs],
+            per_process=RUNS_PER_PROCESS,
+            threads=threads,
+            verbose=verbose,
+        )
     else:
         rows = _run_all(configs, lambda _: local, verbose)
     return pd.DataFrame(rows)
