@@ -89,7 +89,10 @@ def call_in_batches(target: str, /, configs: list, *, per_process: int, **kwargs
         raise ValueError(f"per_process must be at least 1, not {per_process}")
     rows: list = []
     for start in range(0, len(configs), per_process):
-        rows += call(target, configs=configs[start : start + per_process], **kwargs)
+        batch = call(target, configs=configs[start : start + per_process], **kwargs)
+        if not isinstance(batch, list):
+            raise TypeError(f"{target} returned {type(batch).__name__}, not a list of rows")
+        rows += batch
     return rows
 
 

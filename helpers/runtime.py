@@ -7,8 +7,6 @@ A leaf of the package (every layer may use it). Every notebook's setup cell call
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
 import platform
 import random
@@ -170,21 +168,3 @@ def environment_line() -> str:
         f"Keras {versions.get('keras', 'not installed')}, "
         f"{os.cpu_count()} CPU cores"
     )
-
-
-def release_memory() -> None:
-    """Free the graphs and weights of models no longer referenced, and hand freed heap pages
-    back to the system. A grid builds dozens of models in one process, and TensorFlow keeps
-    their functions until the session is cleared. This slows the growth but does not stop it
-    (measured: about 0.05-0.1 GB per ViT stays behind), which is why long lists of runs go to
-    fresh processes (:func:`helpers.fresh_process.call_in_batches`). Taught in
-    ``notebooks/09_large_models.ipynb``."""
-    import keras  # deferred: planning a grid must not import TensorFlow
-
-    keras.backend.clear_session()
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:  # glibc keeps freed pages otherwise
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
-            pass

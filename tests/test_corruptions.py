@@ -51,8 +51,24 @@ def test_invert_and_bad_arguments(images):
         corruptions.corrupt(images, "fog", 1)
     with pytest.raises(ValueError, match="severity"):
         corruptions.corrupt(images, "invert", 2)
-    with pytest.raises(ValueError, match="grayscale"):
-        corruptions.corrupt(np.zeros((2, 28, 28, 3)), "blur", 1)
+    with pytest.raises(ValueError, match="colour"):
+        corruptions.corrupt(np.zeros((2, 28, 28, 2)), "blur", 1)
+
+
+@pytest.mark.parametrize("kind", corruptions.KINDS)
+def test_colour_images_get_each_channel_corrupted_as_a_gray_image(kind, images):
+    """RGB (N, H, W, 3) keeps its shape and dtype; a deterministic corruption treats each
+    channel as the same gray corruption would (noise is drawn for all channels at once and
+    JPEG codes colour jointly, so those two are only checked for range and change)."""
+    rgb = np.round(np.stack([images, images[:, ::-1], 1 - images], axis=-1) * 255).astype(np.uint8)
+    for severity in range(1, corruptions.max_severity(kind) + 1):
+        out = corruptions.corrupt(rgb, kind, severity, seed=2)
+        assert out.shape == rgb.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(float) - rgb).mean() > 0.1, f"{kind} {severity} changed nothing"
+        if kind not in ("gaussian_noise", "jpeg"):
+            for channel in range(3):
+                gray = corruptions.corrupt(rgb[..., channel], kind, severity, seed=2)
+                np.testing.assert_array_equal(out[..., channel], gray)
 
 
 def test_random_corruptions_draw_a_kind_per_image(images):

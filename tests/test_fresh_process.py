@@ -81,7 +81,9 @@ def test_call_in_batches_runs_each_batch_in_its_own_process(tmp_path, monkeypatc
     """Batches of at most per_process configs, a fresh process each, results joined in order."""
     (tmp_path / "echo_batch.py").write_text(
         "import os\n\n\ndef run(configs, tag):\n"
-        "    return [[os.getpid(), tag, c] for c in configs]\n",
+        "    return [[os.getpid(), tag, c] for c in configs]\n\n\n"
+        "def as_dict(configs):\n"
+        "    return {'n': len(configs)}\n",
         encoding="utf-8",
     )
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
@@ -93,3 +95,5 @@ def test_call_in_batches_runs_each_batch_in_its_own_process(tmp_path, monkeypatc
     assert len(set(pids)) == 3
     with pytest.raises(ValueError, match="per_process"):
         fresh_process.call_in_batches("echo_batch:run", [1], per_process=0, tag="t")
+    with pytest.raises(TypeError, match="not a list"):
+        fresh_process.call_in_batches("echo_batch:as_dict", [1], per_process=1)

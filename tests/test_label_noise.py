@@ -162,3 +162,17 @@ def test_perturbed_runs_score_every_corrupted_test_set(generated_binary):
     stacked = corrupt_sets(data.images["test"], sets, seed=0)
     expected = predict_scores(model.model, stacked, config).reshape(len(sets), 20)
     np.testing.assert_allclose(row["scores"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predictive_uncertainty_of_binary_and_softmax_outputs():
+    """1 - max(p, 1 - p) for one sigmoid output, 1 - the top class probability for softmax."""
+    np.testing.assert_allclose(
+        robustness.predictive_uncertainty(np.array([0.9, 0.5, 0.2])), [0.1, 0.5, 0.2]
+    )
+    np.testing.assert_allclose(
+        robustness.predictive_uncertainty(np.array([[0.9], [0.2]])), [0.1, 0.2]
+    )
+    softmax = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25]])
+    np.testing.assert_allclose(robustness.predictive_uncertainty(softmax), [0.3, 0.6])
+    with pytest.raises(ValueError, match="model outputs"):
+        robustness.predictive_uncertainty(np.zeros((2, 2, 2)))

@@ -1,4 +1,4 @@
-"""Acquisition-like corruptions of grayscale images, in graded severities: what a test set
+"""Acquisition-like corruptions of gray or colour images, in graded severities: what a test set
 from another scanner, protocol or PACS export can look like. Taught in
 ``notebooks/10_generalization.ipynb``, which measures how a classifier's AUC and calibration
 fall as the severity grows.
@@ -10,8 +10,10 @@ defocus or motion (``blur``), exposure and windowing (``contrast``, ``gamma``), 
 (``jpeg``), a lower detector resolution (``low_resolution``), patient positioning
 (``rotation``) and a MONOCHROME1 film read as MONOCHROME2 (``invert``, one severity). The
 image operations are scikit-image's (and Pillow's JPEG codec); the magnitudes are in
-:data:`LEVELS`. Images are uint8 or float in [0, 1], (N, H, W) or (N, H, W, 1); the result
-has the input's shape and dtype.
+:data:`LEVELS`. Images are uint8 or float in [0, 1], gray (N, H, W) or (N, H, W, 1), or colour
+(N, H, W, 3) (every channel gets the same blur, rotation and resampling; contrast shrinks each
+channel towards its own mean, so an image keeps its mean colour); the result has the input's
+shape and dtype.
 """
 
 from __future__ import annotations
@@ -55,37 +57,41 @@ def _check_kind(kind: str) -> None:
 
 
 def _as_float(images: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(N, H, W) float64 in [0, 1] and whether a channel axis was dropped."""
+    """(N, H, W, C) float64 in [0, 1] and whether a channel axis was added."""
     x = np.asarray(images)
-    squeeze = x.ndim == 4
-    if squeeze:
-        if x.shape[-1] != 1:
-            raise ValueError(f"corruptions take grayscale images, got {x.shape[-1]} channels")
-        x = x[..., 0]
-    if x.ndim != 3:
-        raise ValueError(f"expected (N, H, W) or (N, H, W, 1) images, got shape {x.shape}")
+    added = x.ndim == 3
+    if added:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"expected gray (N, H, W) or (N, H, W, 1) or colour (N, H, W, 3) images, "
+            f"got shape {x.shape}"
+        )
     if x.dtype == np.uint8:
-        return x.astype(np.float64) / 255.0, squeeze
+        return x.astype(np.float64) / 255.0, added
     if np.issubdtype(x.dtype, np.floating):
-        return x.astype(np.float64), squeeze
+        return x.astype(np.float64), added
     raise ValueError(f"expected uint8 or float images, got {x.dtype}")
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    # (H, W, C): a gray image is saved as one channel (JPEG's gray mode), colour as RGB
+    pixels = np.round(image * 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(
         buffer, format="JPEG", quality=int(quality)
     )
     buffer.seek(0)
-    return np.asarray(Image.open(buffer), dtype=np.float64) / 255.0
+    decoded = np.asarray(Image.open(buffer), dtype=np.float64) / 255.0
+    return decoded.reshape(image.shape)
 
 
 def _apply(x: np.ndarray, kind: str, level, rng: np.random.Generator) -> np.ndarray:
-    n, height, width = x.shape
+    n, height, width, channels = x.shape
     if kind == "gaussian_noise":
         return util.random_noise(x, mode="gaussian", var=level**2, rng=rng, clip=True)
     if kind == "blur":
-        return filters.gaussian(x, sigma=(0, level, level), mode="nearest", preserve_range=True)
+        return filters.gaussian(x, sigma=(0, level, level, 0), mode="nearest", preserve_range=True)
     if kind == "contrast":
         mean = x.mean(axis=(1, 2), keepdims=True)
         return mean + level * (x - mean)
@@ -94,7 +100,7 @@ def _apply(x: np.ndarray, kind: str, level, rng: np.random.Generator) -> np.ndar
     if kind == "jpeg":
         return np.stack([_jpeg(image, level) for image in x])
     if kind == "low_resolution":
-        small = (n, max(2, round(level * height)), max(2, round(level * width)))
+        small = (n, max(2, round(level * height)), max(2, round(level * width)), channels)
         down = transform.resize(x, small, order=1, anti_aliasing=True)
         return transform.resize(down, x.shape, order=1, anti_aliasing=False)
     if kind == "rotation":
@@ -116,10 +122,10 @@ def corrupt(images: np.ndarray, kind: str, severity: int, seed: int = 0) -> np.n
         raise ValueError(f"{kind}: severity must lie in 0..{max_severity(kind)}, not {severity}")
     if severity == 0:
         return np.array(images, copy=True)
-    x, squeeze = _as_float(images)
+    x, added = _as_float(images)
     out = np.clip(_apply(x, kind, LEVELS[kind][severity], np.random.default_rng(seed)), 0, 1)
-    if squeeze:
-        out = out[..., None]
+    if added:
+        out = out[..., 0]
     if np.asarray(images).dtype == np.uint8:
         return np.round(out * 255).astype(np.uint8)
     return out.astype(np.asarray(images).dtype)

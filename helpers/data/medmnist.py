@@ -107,7 +107,7 @@ DESCRIPTION_KEYS = ("task", "labels", "n_channels", "n_samples", "license", "sou
 TASKS = ("binary-class", "multi-class", "ordinal-regression", "multi-label, binary-class")
 
 #: The finding of each dataset whose clinical question is one class (or label) against the
-#: rest: what "positive" means where a notebook scores "finding vs not" (04, 08, 10).
+#: rest: what "positive" means where a notebook scores "finding vs not" (04, 10).
 FINDINGS = {"pneumoniamnist": "pneumonia", "breastmnist": "malignant"}
 
 
@@ -126,7 +126,7 @@ def finding(info: MedMNISTInfo, name: str | None = None) -> Finding:
     """The finding of ``info``'s dataset: the class (or label) ``name`` when given, else the
     one :data:`FINDINGS` names for the flag, else the last class, an arbitrary stand-in
     (``named`` is False, so a notebook can say so) to be replaced by the clinically relevant
-    one. Taught in ``notebooks/04_evaluation.ipynb``; 08 and 10 use it too."""
+    one. Taught in ``notebooks/04_evaluation.ipynb``; 10 uses it too."""
     name = name if name is not None else FINDINGS.get(info.flag)
     if name is None:
         return Finding(len(info.labels) - 1, info.labels[-1], named=False)

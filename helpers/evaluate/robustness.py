@@ -113,3 +113,18 @@ def ood_auroc(
     draws = stratified_bootstrap_indices(y, n_boot, seed)
     low, high = _interval(auc_rows(y[draws], s[draws]), level)
     return auc_score(y, s), low, high
+
+
+def predictive_uncertainty(outputs: np.ndarray) -> np.ndarray:
+    """One minus the confidence of the model's call, per image: ``1 - max(p, 1 - p)`` for a
+    binary model's one output (shape (N,) or (N, 1)), ``1 - the largest class probability``
+    for softmax outputs (N, K). The baseline out-of-distribution score of
+    ``notebooks/10_generalization.ipynb`` (larger: less sure), beside the feature distance."""
+    p = np.asarray(outputs, dtype=float)
+    if p.ndim == 2 and p.shape[1] == 1:  # one sigmoid unit kept as a column
+        p = p[:, 0]
+    if p.ndim == 1:
+        return 1.0 - np.maximum(p, 1.0 - p)
+    if p.ndim == 2:
+        return 1.0 - p.max(axis=1)
+    raise ValueError(f"expected (N,) or (N, K) model outputs, got shape {p.shape}")

@@ -39,27 +39,11 @@ def backbone(
         raise ValueError(f"keras.applications has no model {name!r}")
 
     def build(source):
-        # Keras announces a weights download on stdout ("Downloading data from <url>"), also
-        # when it then fails offline; the returned status says what happened, so that line is
-        # dropped and any other output is passed on.
-        printed = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(printed), warnings.catch_warnings():
-                # any input size >= 32 works; Keras warns below 224
-                warnings.filterwarnings(
-                    "ignore", message="`input_shape` is undefined or non-square"
-                )
-                return builder(
-                    weights=source,
-                    include_top=False,
-                    input_shape=input_shape,
-                    pooling="avg",
-                    **options,
-                )
-        finally:
-            for line in printed.getvalue().splitlines():
-                if not line.startswith(DOWNLOAD_LINE):
-                    print(line)
+        with warnings.catch_warnings():  # any input size >= 32 works; Keras warns below 224
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            return builder(
+                weights=source, include_top=False, input_shape=input_shape, pooling="avg", **options
+            )
 
     def built(model: keras.Model, status: str) -> tuple[keras.Model, str]:
         _LAST[0] = status
@@ -95,9 +79,6 @@ def backbone(
         ) from exc
     return built(model, f"weights from {path.name}")
 
-
-#: How Keras starts the line it prints before downloading weights.
-DOWNLOAD_LINE = "Downloading data from "
 
 #: ``weights`` value of a backbone that must start from the ImageNet weights (no fallback to
 #: random initialisation). :func:`resolve_weights` puts it into a run's model options once the

@@ -10,7 +10,7 @@ over training runs; one run moves by more than the third decimal between seeds a
 machines, so a single run is no headline number.
 
 :func:`score_runs` trains (or loads from the cache) a list of configurations and scores
-each; the notebook runs it in fresh processes of :data:`RUNS_PER_PROCESS` runs
+each; the notebook runs it in fresh processes of a few runs each
 (:func:`helpers.fresh_process.call_in_batches`), which hand the memory of their models back
 when they exit. :func:`seed_summary` turns its rows into
 the mean ± sd table (:func:`helpers.report.pm` writes one).
@@ -22,20 +22,18 @@ import pandas as pd
 
 from helpers.data.medmnist import MedMNIST, load_medmnist
 from helpers.evaluate.metrics import auc_score, medmnist_accuracy
-from helpers.runtime import release_memory, set_seed
-from helpers.train.cache import load_or_train
+from helpers.runtime import set_seed
 from helpers.train.config import TrainConfig
-from helpers.train.engine import predict_scores
-
-#: Runs per fresh process in notebook 03 (:func:`helpers.fresh_process.call_in_batches`):
-#: ten runs of one dataset in one process peaked at 1.42 GB beside the kernel with every
-#: model cached, 1.52 GB while training them (tools/cell_memory.py), over the 1.5 GB budget.
-RUNS_PER_PROCESS = 5
+from helpers.train.scaling import release_memory
 
 
 def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
     """Train (or load) ``config`` and score it on the test split with MedMNIST's definitions:
     one row (model, dataset, seed, kept epoch, validation AUC, test AUC, test ACC, seconds)."""
+    # deferred: importing this module (for seed_summary, say) must not import TensorFlow
+    from helpers.train.cache import load_or_train
+    from helpers.train.engine import predict_scores
+
     result = load_or_train(config, data=data, verbose=verbose)
     x_test, y_test = data.split("test")
     scores = predict_scores(result.model, x_test, config)

@@ -19,7 +19,6 @@ the validation split; the test split is never touched here. The model cache on t
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -300,26 +299,8 @@ def predict_scores(
         channels=config.channels,
         cache=False,
     )
-    forward = compiled_forward(model)
-    scores = np.concatenate([forward(batch).numpy() for batch, _ in ds])
+    scores = np.concatenate([model(batch, training=False).numpy() for batch, _ in ds])
     return scores[:, 0] if scores.shape[1] == 1 else scores
-
-
-#: One compiled forward pass per live model (weakly held: a released model takes it along).
-_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compiled_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``model(batch, training=False)`` as one ``tf.function`` graph, traced once per model
-    (and once more for a last, smaller batch). Scoring runs about twice as fast as eager
-    calls on a 2-core CPU (measured in ``notebooks/10_generalization``'s test-time
-    augmentation); the outputs agree to float32 round-off."""
-    forward = _FORWARD.get(model)
-    if forward is None:
-        held = weakref.ref(model)  # the graph must not keep its model alive
-        forward = tf.function(lambda batch: held()(batch, training=False), reduce_retracing=True)
-        _FORWARD[model] = forward
-    return forward
 
 
 def optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:

@@ -18,7 +18,7 @@ import hashlib
 import numpy as np
 
 from helpers.data.medmnist import MedMNIST, load_medmnist
-from helpers.runtime import release_memory, set_seed
+from helpers.runtime import set_seed
 from helpers.train import scaling
 from helpers.train.config import TrainConfig
 
@@ -169,5 +169,5 @@ def augmentation_runs(
                 }
             )
             del result
-            release_memory()
+            scaling.release_memory()
     return rows

@@ -33,10 +33,11 @@ from helpers.data.label_noise import (
     without_train_images,
 )
 from helpers.data.medmnist import MedMNIST, load_medmnist
-from helpers.runtime import release_memory, set_seed
+from helpers.runtime import set_seed
 from helpers.train.cache import load_or_train
 from helpers.train.config import TrainConfig
 from helpers.train.engine import predict_scores
+from helpers.train.scaling import release_memory
 
 PERTURBATION_KEYS = {
     "flip",

@@ -5,12 +5,17 @@ training engine, as one run of :func:`helpers.train.scaling.run_configs`. Taught
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 
 from helpers.models.backbones import BACKBONES, resolve_weights
 from helpers.runtime import set_seed
 from helpers.train import scaling
 from helpers.train.config import TrainConfig
+
+#: How Keras starts the line it prints before downloading weights.
+DOWNLOAD_LINE = "Downloading data from "
 
 
 def fine_tune(config: dict, threads: int | None = None) -> dict:
@@ -35,4 +40,12 @@ def fine_tune(config: dict, threads: int | None = None) -> dict:
     )
     # The row carries "initialisation", recorded by the engine when the backbone was built
     # (and kept in the model cache), so a cached model reports what it really started from.
-    return scaling.run_configs([dataclasses.asdict(run)], threads=threads)[0]
+    # Keras announces the weights download on stdout ("Downloading data from <url>"), also
+    # when it then fails offline; "initialisation" says what happened, so that line is dropped.
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        row = scaling.run_configs([dataclasses.asdict(run)], threads=threads)[0]
+    for line in printed.getvalue().splitlines():
+        if not line.startswith(DOWNLOAD_LINE):
+            print(line)
+    return row
