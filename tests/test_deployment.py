@@ -509,3 +509,62 @@ def test_a_sidecar_with_a_wrong_task_is_refused_with_its_name(tmp_path):
 def test_an_old_sidecar_without_a_task_reads_as_before():
     assert lite.ModelInfo(["a", "b"], [28, 28, 1]).kind == "binary"
     assert lite.ModelInfo(["a", "b", "c"], [28, 28, 1]).kind == "multi-class"
+
+
+def test_a_colour_model_reads_colour_files_in_colour(tmp_path, capsys):
+    """An RGB model gets a colour PNG's own channels (a gray model would get its luminance):
+    a model that scores the red channel minus the green one tells red from green."""
+    inputs = keras.Input((28, 28, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(inputs, dense(pooled))
+    dense.set_weights([np.array([[20.0], [-20.0], [0.0]], "float32"), np.zeros(1, "float32")])
+    info = lite.ModelInfo(class_names=["green", "red"], input_shape=[28, 28, 3], task="binary")
+    path = export.save_keras(model, tmp_path / "colour.keras", info)
+    for name, rgb in (("red", (200, 40, 40)), ("green", (40, 200, 40))):
+        Image.fromarray(np.full((40, 40, 3), rgb, np.uint8)).save(tmp_path / f"{name}.png")
+    files = [str(tmp_path / "red.png"), str(tmp_path / "green.png")]
+    assert predict.main(["--model", str(path), "--format", "jsonl", *files]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["predicted"] for row in rows] == ["red", "green"]
+    assert not any("converted" in note for row in rows for note in row["notes"])
+
+
+def test_parity_table_and_model_card_of_a_multiclass_model(tmp_path):
+    """Several classes: parity by the task's AUC and the arg-max call, a card that says the
+    most probable class is called and shows the whole task's metrics."""
+    from helpers.evaluate.uncertainty import task_metrics_with_ci
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 90)
+    logits = np.eye(3)[labels] * 2.0 + rng.normal(0, 1, (90, 3))
+    reference = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    swapped = reference.copy()
+    swapped[:10] = swapped[:10, ::-1]  # ten images get another most probable class
+    run = {"Keras model(x)": lambda x: reference[x], "other": lambda x: swapped[x]}
+    parity = latency.parity_table(run, np.arange(90), labels, None, kind="multi-class")
+    rows = parity.set_index("variant")
+    assert rows.loc["Keras model(x)", "same class as Keras"] == 1.0
+    changed = np.mean(reference.argmax(1) != swapped.argmax(1))
+    assert rows.loc["other", "same class as Keras"] == pytest.approx(1 - changed)
+    assert rows.loc["other", "AUC - Keras AUC"] < 0
+    info = lite.ModelInfo(["a", "b", "c"], [28, 28, 1], task="multi-class")
+    card = modelcard.model_card(
+        name="three classes",
+        info=info,
+        dataset={"flag": "gen", "class_names": ["a", "b", "c"]},
+        metrics=task_metrics_with_ci(labels, reference, "multi-class", n_boot=50),
+    )
+    assert "The most probable class is called" in card and "| AUC |" in card
+    assert "positive" not in card
+    labelled = lite.ModelInfo(
+        ["a", "b", "c"], [28, 28, 1], task="multi-label", label_thresholds=[0.2, 0.5, 0.7]
+    )
+    card = modelcard.model_card(
+        name="three labels",
+        info=labelled,
+        dataset={"flag": "gen"},
+        metrics=task_metrics_with_ci(labels, reference, "multi-class", n_boot=20),
+        threshold_rule="Youden's J of each label on the validation split",
+    )
+    assert "'a' 0.200, 'b' 0.500, 'c' 0.700" in card and "Youden's J of each label" in card

@@ -254,3 +254,31 @@ def test_scores_for_class_makes_the_finding_positive():
     assert y2.tolist() == [0, 1] and s2.tolist() == [0.1, 0.1]
     with pytest.raises(ValueError, match="classes 0 and 1"):
         evaluation.scores_for_class(y, s, 2)
+
+
+def test_paired_bootstrap_auc_scores_the_whole_task():
+    """Multi-class and multi-label: the difference of the task's AUC (auc_score), an
+    interval around it, and a clear verdict when one model is much worse."""
+    from helpers.evaluate.metrics import auc_score
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 200)
+    good = np.eye(4)[y] * 2.0 + rng.normal(0, 1, (200, 4))
+    poor = np.eye(4)[y] * 0.3 + rng.normal(0, 1, (200, 4))
+    result = evaluation.paired_bootstrap_auc(y, good, poor, kind="multi-class", n_boot=300)
+    expected = auc_score(y, good, "multi-class") - auc_score(y, poor, "multi-class")
+    assert result["difference"] == pytest.approx(expected)
+    assert 0 < result["low"] < result["difference"] < result["high"]
+    assert result["p_value"] == pytest.approx(2 / 301)
+    ordinal = evaluation.paired_bootstrap_auc(y, good, poor, kind="ordinal", n_boot=300)
+    assert ordinal == result, "an ordinal task's AUC is the multi-class one"
+    same = evaluation.paired_bootstrap_auc(y, good, good, kind="multi-class", n_boot=50)
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    labels = (rng.random((200, 3)) < 0.3).astype(int)
+    strong = labels * 2.0 + rng.normal(0, 1, (200, 3))
+    weak = labels * 0.2 + rng.normal(0, 1, (200, 3))
+    multi = evaluation.paired_bootstrap_auc(labels, strong, weak, kind="multi-label", n_boot=200)
+    assert multi["difference"] == pytest.approx(
+        auc_score(labels, strong, "multi-label") - auc_score(labels, weak, "multi-label")
+    )
+    assert multi["low"] > 0

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from helpers.evaluate.metrics import binary_summary, youden_threshold
+from helpers.evaluate.metrics import (
+    binary_summary,
+    decide,
+    validation_thresholds,
+    youden_threshold,
+)
 
 
 def test_youden_threshold_separates_a_separable_set():
@@ -43,3 +48,22 @@ def test_medmnist_accuracy_follows_the_evaluator():
     assert medmnist_accuracy(labels, np.array([[0.9, 0.9], [0.1, 0.1]]), "multi-label") == 0.75
     with pytest.raises(ValueError, match="kind must be"):
         medmnist_accuracy(y, y, "regression")
+
+
+def test_validation_thresholds_and_decide_follow_the_task_kind():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    p = np.clip(0.3 * y + rng.random(80) * 0.7, 0, 1)
+    threshold = validation_thresholds(y, p[:, None], "binary")
+    assert threshold == youden_threshold(y, p)
+    np.testing.assert_array_equal(decide(p[:, None], "binary", threshold), p >= threshold)
+    np.testing.assert_array_equal(decide(p, "binary"), p >= 0.5)
+    scores = rng.random((80, 4))
+    assert validation_thresholds(y, scores, "multi-class") is None
+    np.testing.assert_array_equal(decide(scores, "ordinal"), scores.argmax(axis=1))
+    labels = (scores + rng.normal(0, 0.2, scores.shape) > 0.5).astype(int)
+    cuts = validation_thresholds(labels, scores, "multi-label")
+    assert cuts == [youden_threshold(labels[:, k], scores[:, k]) for k in range(4)]
+    np.testing.assert_array_equal(decide(scores, "multi-label", cuts), scores >= np.array(cuts))
+    with pytest.raises(ValueError, match="kind must be"):
+        decide(scores, "regression")

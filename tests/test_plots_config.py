@@ -72,3 +72,18 @@ def test_environment_report_has_what_00_index_prints():
     )
     assert report["packages"]["numpy"] == np.__version__
     assert report["memory_total_gb"] > 0
+
+
+def test_the_tensorflow_import_banner_is_told_from_real_stderr():
+    from helpers.runtime import is_tf_banner
+
+    banner = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1796611873.860267   15074 port.cc:153] oneDNN custom operations are on. "
+        "You may see slightly different numerical results.\n"
+    )
+    stream = {"output_type": "stream", "name": "stderr", "text": banner}
+    assert is_tf_banner(stream)
+    assert not is_tf_banner({**stream, "text": banner + "UserWarning: something real\n"})
+    assert not is_tf_banner({**stream, "name": "stdout"})
+    assert not is_tf_banner({**stream, "text": ""})

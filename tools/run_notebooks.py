@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import papermill
 import psutil
+
+from helpers.runtime import is_tf_banner
 
 # As the Makefile does: TensorFlow's C++ banners would land in the stored outputs when this
 # tool is run directly (the kernels and any process they start inherit this environment).
@@ -64,30 +65,14 @@ class PeakMemory:
         self._thread.join()
 
 
-#: The lines TensorFlow's C++ runtime prints on import before absl logging is initialised:
-#: on some CPUs they appear even with TF_CPP_MIN_LOG_LEVEL=3 (measured on a 2-core AMD EPYC
-#: with AVX-512). Library noise, not output: dropped from stored notebooks.
-TF_BANNER = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
-    r"STDERR|I0000 \S+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\..*)$"
-)
-
-
-def _is_tf_banner(output: dict) -> bool:
-    if output.get("output_type") != "stream" or output.get("name") != "stderr":
-        return False
-    lines = "".join(output.get("text", "")).splitlines()
-    return bool(lines) and all(TF_BANNER.match(line) for line in lines)
-
-
 def strip_volatile(path: Path) -> None:
-    """Drop per-run timestamps, and TensorFlow's import banner (:data:`TF_BANNER`), so a
-    re-run changes only what the results change."""
+    """Drop per-run timestamps, and TensorFlow's import banner
+    (:data:`helpers.runtime.TF_BANNER`), so a re-run changes only what the results change."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     nb.get("metadata", {}).pop("papermill", None)
     for cell in nb.get("cells", []):
         if "outputs" in cell:
-            cell["outputs"] = [o for o in cell["outputs"] if not _is_tf_banner(o)]
+            cell["outputs"] = [o for o in cell["outputs"] if not is_tf_banner(o)]
         meta = cell.get("metadata", {})
         meta.pop("papermill", None)
         for key in VOLATILE_CELL_KEYS:

@@ -15,10 +15,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from helpers.deploy.export import size_on_disk
 from helpers.deploy.lite import LiteModel
+from helpers.evaluate.metrics import auc_score, decide
 
 #: Images per call when a whole split is scored. TensorFlow keeps the memory of the largest
 #: eager batch it has run (measured: about 0.33 GB more for 256 images of 28 x 28 px through
@@ -81,35 +81,42 @@ def runners(
 def scores_in_chunks(
     fn: Callable[[np.ndarray], object], images: np.ndarray, chunk: int = CHUNK
 ) -> np.ndarray:
-    """``fn``'s first output column for every image, ``chunk`` images per call (memory:
-    see :data:`CHUNK`)."""
-    return np.concatenate(
-        [np.asarray(fn(images[i : i + chunk]))[:, 0] for i in range(0, len(images), chunk)]
+    """``fn``'s outputs for every image, ``chunk`` images per call (memory: see
+    :data:`CHUNK`): (N,) for a model with one output (a binary model's probability of class
+    1), else (N, outputs)."""
+    out = np.concatenate(
+        [np.asarray(fn(images[i : i + chunk])) for i in range(0, len(images), chunk)]
     )
+    return out[:, 0] if out.shape[1] == 1 else out
 
 
 def parity_table(
     run: dict[str, Callable],
     images: np.ndarray,
     labels: np.ndarray,
-    threshold: float,
+    threshold: float | list[float] | None,
     chunk: int = CHUNK,
+    kind: str = "binary",
 ) -> pd.DataFrame:
-    """Test AUC of every variant and its agreement with Keras: the share of images given
-    the same class at ``threshold``, and the largest probability difference. Every variant
-    scores ``chunk`` images per call."""
+    """Test AUC of every variant (:func:`helpers.evaluate.metrics.auc_score` of the task
+    ``kind``) and its agreement with Keras: the share of images given the same call by the
+    deployed rule (:func:`helpers.evaluate.metrics.decide` at ``threshold``: for a
+    multi-label model the same set of labels), and the largest probability difference.
+    Every variant scores ``chunk`` images per call."""
     reference = scores_in_chunks(run["Keras model(x)"], images, chunk)
+    reference_auc = auc_score(labels, reference, kind)
+    reference_calls = decide(reference, kind, threshold).reshape(len(reference), -1)
     rows = []
     for name, fn in run.items():
         scores = scores_in_chunks(fn, images, chunk)
+        calls = decide(scores, kind, threshold).reshape(len(scores), -1)
+        auc = auc_score(labels, scores, kind)
         rows.append(
             {
                 "variant": name,
-                "test AUC": roc_auc_score(labels, scores),
-                "AUC - Keras AUC": roc_auc_score(labels, scores) - roc_auc_score(labels, reference),
-                "same class as Keras": float(
-                    np.mean((scores >= threshold) == (reference >= threshold))
-                ),
+                "test AUC": auc,
+                "AUC - Keras AUC": auc - reference_auc,
+                "same class as Keras": float(np.mean(np.all(calls == reference_calls, axis=1))),
                 "max |p - p_Keras|": float(np.max(np.abs(scores - reference))),
             }
         )

@@ -28,7 +28,7 @@ def model_card(
     info: ModelInfo,
     dataset: dict,
     metrics: pd.DataFrame,
-    positive_class: str,
+    positive_class: str | None = None,
     parity: pd.DataFrame | None = None,
     speed: pd.DataFrame | None = None,
     limitations: list[str] = (),
@@ -44,7 +44,10 @@ def model_card(
     (e.g. "Youden's J on the validation split") and ``speed_setting`` how speed was measured
     (e.g. "2 CPU threads, one image, after warm-up"); the card states neither unless given.
     ``out_of_distribution`` is the measured refusal rate of the feature check per image set
-    (columns images, n, refused, low, high), stated beside its threshold from ``info.ood``."""
+    (columns images, n, refused, low, high), stated beside its threshold from ``info.ood``.
+    ``positive_class`` names the class a binary model's metrics treat as positive; for other
+    task kinds (:attr:`ModelInfo.kind`) ``metrics`` are those of the whole task
+    (:func:`helpers.evaluate.uncertainty.task_metrics_with_ci`)."""
     rows = [
         {
             "metric": METRIC_NAMES.get(r.metric, r.metric),
@@ -101,9 +104,7 @@ def model_card(
         "",
         "## Operating point",
         "",
-        f"Class '{info.class_names[1]}' is called when its probability is at least "
-        f"{info.threshold:.3f}{rule}. Metrics below treat '{positive_class}' as the positive "
-        "class.",
+        _operating_point(info, rule, positive_class),
         "",
         "## Performance on the test split",
         "",
@@ -136,3 +137,28 @@ def model_card(
             ]
     lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]
     return "\n".join(lines) + "\n"
+
+
+def _operating_point(info: ModelInfo, rule: str, positive_class: str | None) -> str:
+    """How the exported model decides, by its task kind, in one paragraph of the card."""
+    kind = info.kind
+    if kind == "binary":
+        return (
+            f"Class '{info.class_names[1]}' is called when its probability is at least "
+            f"{info.threshold:.3f}{rule}. Metrics below treat '{positive_class}' as the positive "
+            "class."
+        )
+    if kind == "multi-label":
+        cuts = info.label_thresholds or [0.5] * len(info.class_names)
+        each = ", ".join(f"'{name}' {cut:.3f}" for name, cut in zip(info.class_names, cuts))
+        return (
+            f"Each label is called when its probability reaches its own threshold ({each}){rule}; "
+            "an image may get none, one or several labels. Metrics below are those of the whole "
+            "task (MedMNIST's definitions: mean of the per-label AUCs, mean per-label accuracy at "
+            "0.5)."
+        )
+    return (
+        "The most probable class is called (no threshold). Metrics below are those of the whole "
+        "task (MedMNIST's definitions: macro one-vs-rest AUC, accuracy of the most probable "
+        "class)."
+    )

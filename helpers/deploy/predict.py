@@ -205,11 +205,13 @@ def read_npz_images(path: Path) -> list[tuple[str, np.ndarray]]:
     )
 
 
-def read_inputs(path: Path) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
-    """[(name, float image (H, W, C))], notes. Raises ImageFileError naming the file."""
+def read_inputs(path: Path, channels: int = 1) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+    """[(name, float image (H, W, C))], notes. Image files are read with ``channels`` (the
+    model's: a colour model keeps a colour file's colours, a gray file's value repeated);
+    an ``.npz`` keeps its own. Raises ImageFileError naming the file."""
     if path.suffix.lower() in NPZ_EXTENSIONS:
         return read_npz_images(path), []
-    image, notes = read_image(path, channels=1)
+    image, notes = read_image(path, channels=channels)
     return [(str(path), image)], notes
 
 
@@ -281,7 +283,7 @@ def predict_files(
     for file in files:
         path = Path(file)
         try:
-            items, notes = read_inputs(path)
+            items, notes = read_inputs(path, predictor.channels)
             header = dicom_use(path)
         except (ImageFileError, OSError) as exc:
             yield Prediction(file=str(path), status="failed", reason=str(exc))

@@ -52,6 +52,50 @@ def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(min(thresholds[best], 1.0))
 
 
+def validation_thresholds(
+    y_val: np.ndarray, scores_val: np.ndarray, kind: str
+) -> float | list[float] | None:
+    """The thresholds of a deployed decision rule, chosen on the validation split by task
+    kind (:attr:`MedMNISTInfo.task_kind`): binary, Youden's J on the probability of class 1
+    (one float); multi-label, Youden's J of each label on its own probability (a list);
+    multi-class and ordinal, none (the most probable class is called). Apply them unchanged
+    to test with :func:`decide`. Taught in ``notebooks/08_deployment.ipynb``."""
+    y_val, scores_val = np.asarray(y_val), np.asarray(scores_val, dtype=float)
+    if kind == "binary":
+        positive = scores_val[:, -1] if scores_val.ndim == 2 else scores_val
+        return youden_threshold(y_val.ravel(), positive)
+    if kind == "multi-label":
+        return [youden_threshold(y_val[:, k], scores_val[:, k]) for k in range(y_val.shape[1])]
+    if kind in ("multi-class", "ordinal"):
+        return None
+    raise ValueError(
+        f"kind must be 'binary', 'multi-class', 'ordinal' or 'multi-label', not {kind!r}"
+    )
+
+
+def decide(
+    scores: np.ndarray, kind: str, thresholds: float | list[float] | None = None
+) -> np.ndarray:
+    """The calls of a decision rule on scores (N, ...), by task kind: binary, 1 where the
+    probability of class 1 reaches ``thresholds`` (default 0.5), else 0, shape (N,);
+    multi-class and ordinal, the most probable class (N,); multi-label, 1 for every label
+    whose probability reaches its own threshold (default 0.5 each), shape (N, L). The same
+    rule as ``python -m helpers predict`` (:class:`helpers.deploy.predict.Predictor`)."""
+    scores = np.asarray(scores, dtype=float)
+    if kind == "binary":
+        positive = scores[:, -1] if scores.ndim == 2 else scores
+        cut = MEDMNIST_THRESHOLD if thresholds is None else float(thresholds)
+        return (positive >= cut).astype(int)
+    if kind in ("multi-class", "ordinal"):
+        return scores.argmax(axis=1)
+    if kind == "multi-label":
+        cuts = MEDMNIST_THRESHOLD if thresholds is None else np.asarray(thresholds, dtype=float)
+        return (scores >= cuts).astype(int)
+    raise ValueError(
+        f"kind must be 'binary', 'multi-class', 'ordinal' or 'multi-label', not {kind!r}"
+    )
+
+
 def threshold_at_sensitivity(y_true: np.ndarray, scores: np.ndarray, target: float = 0.95) -> float:
     """The highest score threshold whose sensitivity on (validation) data is at least
     ``target``: the most specific operating point that still finds that share of positives."""

@@ -24,6 +24,7 @@ from sklearn.metrics import (
 from helpers.evaluate.metrics import (
     BINARY_METRICS,
     auc_rows,
+    auc_score,
     classification_metrics,
     metrics_from_counts,
     task_metrics,
@@ -333,26 +334,49 @@ def paired_bootstrap_auc(
     scores_a: np.ndarray,
     scores_b: np.ndarray,
     *,
+    kind: str = "binary",
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, float]:
-    """AUC(a) - AUC(b) on the same stratified replicates, its percentile interval and a
-    two-sided bootstrap p-value: twice the smaller of (1 + replicates on each side of 0) /
-    (1 + n_boot), so it is never 0 and at least 2 / (n_boot + 1) (Davison & Hinkley 1997)."""
-    y_true = np.asarray(y_true).astype(int).ravel()
-    draws = stratified_bootstrap_indices(y_true, n_boot, seed)
+    """AUC(a) - AUC(b) on the same replicates, its percentile interval and a two-sided
+    bootstrap p-value: twice the smaller of (1 + replicates on each side of 0) /
+    (1 + n_boot), so it is never 0 and at least 2 / (n_boot + 1) (Davison & Hinkley 1997).
+
+    ``kind`` (:attr:`MedMNISTInfo.task_kind`) is the AUC of the whole task, as
+    :func:`helpers.evaluate.metrics.auc_score` defines it. Single-label tasks resample within
+    each class; multi-label ones whole images, dropping replicates in which a label loses all
+    its positives (as :func:`task_metrics_with_ci` does)."""
     scores_a, scores_b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
-    diffs = auc_rows(y_true[draws], scores_a[draws]) - auc_rows(y_true[draws], scores_b[draws])
+    if kind == "binary":
+        y_true = np.asarray(y_true).astype(int).ravel()
+        draws = stratified_bootstrap_indices(y_true, n_boot, seed)
+        a = scores_a[:, -1] if scores_a.ndim == 2 else scores_a
+        b = scores_b[:, -1] if scores_b.ndim == 2 else scores_b
+        diffs = auc_rows(y_true[draws], a[draws]) - auc_rows(y_true[draws], b[draws])
+        difference = float(roc_auc_score(y_true, a) - roc_auc_score(y_true, b))
+    else:
+        y = np.asarray(y_true).astype(int)
+        if kind == "multi-label":
+            draws = np.random.default_rng(seed).integers(0, len(y), size=(n_boot, len(y)))
+        else:
+            y = y.ravel()
+            draws = stratified_bootstrap_indices(y, n_boot, seed)
+        # an ordinal task's AUC is the multi-class one (its kappa is not needed here)
+        rule = "multi-label" if kind == "multi-label" else "multi-class"
+        diffs = np.concatenate(
+            [
+                _task_replicates(y, scores_a, rule, chunk)["AUC"]
+                - _task_replicates(y, scores_b, rule, chunk)["AUC"]
+                for chunk in np.array_split(draws, max(1, -(-n_boot // REPLICATE_CHUNK)))
+            ]
+        )
+        diffs = diffs[~np.isnan(diffs)]
+        difference = auc_score(y, scores_a, kind) - auc_score(y, scores_b, kind)
     low, high = _interval(diffs, level)
     below, above = int((diffs <= 0).sum()), int((diffs >= 0).sum())
-    p = 2 * (1 + min(below, above)) / (1 + n_boot)
-    return {
-        "difference": float(roc_auc_score(y_true, scores_a) - roc_auc_score(y_true, scores_b)),
-        "low": low,
-        "high": high,
-        "p_value": float(min(p, 1.0)),
-    }
+    p = 2 * (1 + min(below, above)) / (1 + len(diffs))
+    return {"difference": difference, "low": low, "high": high, "p_value": float(min(p, 1.0))}
 
 
 def operating_points(

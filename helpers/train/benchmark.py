@@ -104,7 +104,7 @@ def article_speed(
     steps after one untimed step that builds the graph; with its parameter count and the
     number of training images. Notebook 03 runs it in a fresh process
     (:func:`helpers.fresh_process.call`) before its kernel imports TensorFlow: at 256 px
-    the graph and its buffers take about 0.8 GB that a notebook kernel would keep."""
+    the graph and its buffers take about 0.5 GB (at batch 4) that a notebook kernel would keep."""
     import time
 
     import keras
