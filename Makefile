@@ -1,7 +1,9 @@
 # Each command sets up what it needs:
 #   make reproduce   execute every notebook in order (papermill), rewriting figures/ and the
 #                    README's measured numbers (tools/render_readme.py), then compare the new
-#                    tables with the committed ones within tolerance (tools/check_reproduction.py)
+#                    tables with the committed ones within tolerance (tools/check_reproduction.py);
+#                    with DATASET=<flag> [SIZE=<px>] the notebooks that take a dataset, on that
+#                    one, into runs/<flag>_<px>px/ (nothing committed is touched)
 #   make test        lint (ruff, import layers), unit tests, notebooks 00-02 under nbval as
 #                    stored, and 03-10 run end to end with small parameters (make smoke)
 #   make lab         JupyterLab on the notebooks
@@ -56,10 +58,17 @@ $(BOOK_STAMP): $(BOOK_LOCK)
 	$(BOOK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(BOOK_LOCK)
 	@touch $@
 
+# DATASET=<flag> [SIZE=<px>]: the notebooks that take a dataset, on that one, into
+# runs/<flag>_<px>px/ (committed notebooks, figures and README untouched).
+SIZE ?= 28
 reproduce: $(STAMP)
+ifdef DATASET
+	$(PY) tools/run_notebooks.py --dataset $(DATASET) --size $(SIZE)
+else
 	$(PY) tools/run_notebooks.py
 	$(PY) tools/render_readme.py
 	$(PY) tools/check_reproduction.py
+endif
 
 # The code's shape: ruff (lint and format, helpers, tests, tools and the notebooks' code cells)
 # and the layer contract of helpers (import-linter, pyproject.toml).

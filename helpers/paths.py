@@ -18,6 +18,9 @@ DATA_DIR_ENV = "MEDMNIST_DATA_DIR"
 CACHE_DIR_ENV = "MEDIMG_CACHE_DIR"
 #: Environment variable that overrides the repository root (figures/ and the model cache).
 ROOT_ENV = "MEDIMG_ROOT"
+#: Environment variable that moves only the figures and tables (a run on another dataset
+#: writes them to ``figures/<flag>/``, keeping the committed ones and sharing the model cache).
+FIGURES_ENV = "MEDIMG_FIGURES_DIR"
 
 _APP_NAME = "medimg-notebooks"
 
@@ -40,8 +43,9 @@ def repo_root() -> Path:
 
 
 def figures_dir() -> Path:
-    """``figures/`` in the repository root (created if missing)."""
-    path = repo_root() / "figures"
+    """``figures/`` in the repository root, or ``$MEDIMG_FIGURES_DIR`` (created if missing)."""
+    env = os.environ.get(FIGURES_ENV)
+    path = Path(env).expanduser().resolve() if env else repo_root() / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -58,6 +58,9 @@ def test_validation_thresholds_and_decide_follow_the_task_kind():
     assert threshold == youden_threshold(y, p)
     np.testing.assert_array_equal(decide(p[:, None], "binary", threshold), p >= threshold)
     np.testing.assert_array_equal(decide(p, "binary"), p >= 0.5)
+    two = np.stack([1 - p, p], axis=1)  # a softmax pair: P(class 1) is the last column
+    assert validation_thresholds(y, two, "binary") == threshold
+    np.testing.assert_array_equal(decide(two, "binary", threshold), p >= threshold)
     scores = rng.random((80, 4))
     assert validation_thresholds(y, scores, "multi-class") is None
     np.testing.assert_array_equal(decide(scores, "ordinal"), scores.argmax(axis=1))
@@ -65,5 +68,7 @@ def test_validation_thresholds_and_decide_follow_the_task_kind():
     cuts = validation_thresholds(labels, scores, "multi-label")
     assert cuts == [youden_threshold(labels[:, k], scores[:, k]) for k in range(4)]
     np.testing.assert_array_equal(decide(scores, "multi-label", cuts), scores >= np.array(cuts))
+    labels[:, 2] = 0  # a label without positives in validation: MedMNIST's 0.5
+    assert validation_thresholds(labels, scores, "multi-label")[2] == 0.5
     with pytest.raises(ValueError, match="kind must be"):
         decide(scores, "regression")

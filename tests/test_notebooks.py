@@ -288,6 +288,18 @@ TASK_KINDS = [
 #: about 110 training steps per model, enough for batch normalisation's running statistics
 #: to settle (with a few dozen, the arg-max class of a fresh compact CNN is one class for all).
 ANY_TASK_SIZES = {"train": 600, "val": 150, "test": 150}
+
+
+def _write_generated(folder: Path, name: str, task: str, n_classes: int, channels: int) -> None:
+    """A generated dataset of ``task`` (helpers.data.synthetic) at ANY_TASK_SIZES, with the
+    bright marker that makes it learnable in a few epochs."""
+    from helpers.data.synthetic import write_dataset
+
+    write_dataset(
+        folder, name, task, n_classes, channels=channels, sizes=ANY_TASK_SIZES, marker=0.5
+    )
+
+
 ANY_TASK_04 = {
     "DATASETS": [name for name, *_ in TASK_KINDS],
     "FINDING": {},
@@ -303,15 +315,11 @@ def test_evaluation_runs_on_every_task_kind(tmp_path, monkeypatch):
     scores each task as a whole (04_classes), and each improved model clearly beats chance."""
     import pandas as pd
 
-    from helpers.data.synthetic import write_dataset
-
     papermill = pytest.importorskip("papermill")
     root = _isolate(tmp_path, monkeypatch)
     data_dir = tmp_path / "data"
     for name, task, n_classes, channels in TASK_KINDS:
-        write_dataset(
-            data_dir, name, task, n_classes, channels=channels, sizes=ANY_TASK_SIZES, marker=0.5
-        )
+        _write_generated(data_dir, name, task, n_classes, channels)
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(data_dir))
     target = tmp_path / "04_any_task.ipynb"
     _execute(papermill, "04_evaluation.ipynb", target, ANY_TASK_04)
@@ -346,29 +354,11 @@ def test_generalization_runs_on_colour_multiclass_data(tmp_path, monkeypatch):
     on clean test images and the feature distance tells the other dataset apart."""
     import pandas as pd
 
-    from helpers.data.synthetic import write_dataset
-
     papermill = pytest.importorskip("papermill")
     root = _isolate(tmp_path, monkeypatch)
     data_dir = tmp_path / "data"
-    write_dataset(
-        data_dir,
-        "gen_multiclass_rgb",
-        "multi-class",
-        4,
-        channels=3,
-        sizes=ANY_TASK_SIZES,
-        marker=0.5,
-    )
-    write_dataset(
-        data_dir,
-        "gen_ordinal",
-        "ordinal-regression",
-        5,
-        channels=1,
-        sizes=ANY_TASK_SIZES,
-        marker=0.5,
-    )
+    _write_generated(data_dir, "gen_multiclass_rgb", "multi-class", 4, 3)
+    _write_generated(data_dir, "gen_ordinal", "ordinal-regression", 5, 1)
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(data_dir))
     target = tmp_path / "10_any_task.ipynb"
     _execute(papermill, "10_generalization.ipynb", target, ANY_TASK_10)
@@ -407,23 +397,30 @@ ANY_TASK_08 = {**SMOKE["08_deployment.ipynb"], "RECIPE_EPOCHS": 6}
 @pytest.mark.notebook
 @pytest.mark.parametrize(
     ("name", "task", "channels"),
-    [("gen_multiclass_rgb", "multi-class", 3), ("gen_multilabel", "multi-label, binary-class", 1)],
+    [
+        ("gen_multiclass_rgb", "multi-class", 3),
+        ("gen_multilabel", "multi-label, binary-class", 1),
+        ("breastmnist", "binary-class", 1),
+    ],
 )
 def test_deployment_runs_on_other_task_kinds(name, task, channels, tmp_path, monkeypatch):
-    """08 top to bottom on a 4-class RGB and a 4-label gray dataset: the exported files agree
-    with Keras by the task's AUC and calls, the predict command scores the npz films with the
-    class (or label) names of the sidecar, and the model card says how the model decides."""
+    """08 top to bottom on a 4-class RGB and a 4-label gray dataset and on BreastMNIST (whose
+    finding, malignant, is class 0): the exported files agree with Keras by the task's AUC and
+    calls, the predict command scores the npz films with the class (or label) names of the
+    sidecar, and the model card says how the model decides and which class is positive."""
     import pandas as pd
 
     from helpers.data.medmnist import load_medmnist
-    from helpers.data.synthetic import write_dataset
 
     papermill = pytest.importorskip("papermill")
     if REAL_DATA is None:
         pytest.skip("the demo's other modality needs the real BreastMNIST file")
     root = _isolate(tmp_path, monkeypatch)
     data_dir = tmp_path / "data"
-    write_dataset(data_dir, name, task, 4, channels=channels, sizes=ANY_TASK_SIZES, marker=0.5)
+    if name.startswith("gen_"):
+        _write_generated(data_dir, name, task, 4, channels)
+    else:
+        data_dir.mkdir()
     for other in ("breastmnist", "pneumoniamnist"):  # the other modality of the demo
         (data_dir / f"{other}.npz").symlink_to(Path(REAL_DATA) / f"{other}.npz")
     monkeypatch.setenv("MEDMNIST_DATA_DIR", str(data_dir))
@@ -434,11 +431,55 @@ def test_deployment_runs_on_other_task_kinds(name, task, channels, tmp_path, mon
     assert parity.loc["Keras model(x)", "test AUC"] > 0.75
     assert parity.loc["TFLite float32", "same class as Keras"] > 0.95
     card = (figures / "08_model_card.md").read_text(encoding="utf-8")
-    rule = "own threshold" if task.startswith("multi-label") else "most probable class is called"
+    rule = {
+        "multi-class": "most probable class is called",
+        "multi-label, binary-class": "own threshold",
+        "binary-class": "Metrics below treat 'malignant' as the positive class",
+    }[task]
     assert rule in card
+    paired = "(DeLong)" if task == "binary-class" else "(paired bootstrap)"
     ran = json.loads(target.read_text(encoding="utf-8"))
     text = "".join(
-        "".join(out.get("text", "")) for cell in ran["cells"] for out in cell.get("outputs", [])
+        "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/markdown", ""))
+        for cell in ran["cells"]
+        for out in cell.get("outputs", [])
     )
     first = load_medmnist(name).info.labels[0]
     assert f"P({first})" in text and "three_films.npz[2]" in text, "the sidecar's names"
+    assert f"Paired on the same images {paired}" in text
+
+
+#: 05 with a generated colour dataset as its real images (section 6): its smoke parameters.
+ANY_TASK_05 = {**SMOKE["05_explainability.ipynb"], "RECIPE_EPOCHS": 6}
+
+
+@pytest.mark.notebook
+def test_explainability_explains_the_finding_of_colour_multiclass_data(tmp_path, monkeypatch):
+    """05 top to bottom with a 4-class RGB dataset as REAL_DATASET: section 6 explains its
+    finding (the last class, against the rest) on colour images with all four methods and
+    times them under the dataset's own name."""
+    import pandas as pd
+
+    papermill = pytest.importorskip("papermill")
+    root = _isolate(tmp_path, monkeypatch)
+    data_dir = tmp_path / "data"
+    _write_generated(data_dir, "gen_multiclass_rgb", "multi-class", 4, 3)
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(data_dir))
+    target = tmp_path / "05_any_task.ipynb"
+    _execute(
+        papermill,
+        "05_explainability.ipynb",
+        target,
+        {**ANY_TASK_05, "REAL_DATASET": "gen_multiclass_rgb"},
+    )
+    runtime = pd.read_csv(root / "figures" / "05_runtime.csv")
+    real_column = next(
+        c for c in runtime.columns if c.startswith("seconds per map, ") and "phantom 64" not in c
+    )
+    assert real_column.endswith(" 28 px") and "X-ray" not in real_column
+    assert (runtime[real_column] > 0).all()
+    ran = json.loads(target.read_text(encoding="utf-8"))
+    text = "".join(
+        "".join(out.get("text", "")) for c in ran["cells"] for out in c.get("outputs", [])
+    )
+    assert "(the last class) against the rest" in text

@@ -2,10 +2,20 @@
 parameters (``make reproduce``). Prints wall time and peak memory (resident set of the
 kernel and its children, sampled every 0.2 s) per notebook.
 
-Usage: python tools/run_notebooks.py [--no-times] [NOTEBOOK ...]   (default: every notebook)
+Usage: python tools/run_notebooks.py [--no-times] [--dataset FLAG [--size PX]] [NOTEBOOK ...]
+(default: every notebook)
 
 ``--no-times`` leaves ``figures/00_run_times.csv`` as it is: for re-running a notebook whose
 models were not trained from an empty cache in reading order, whose minutes would mislead.
+
+``--dataset`` runs the notebooks that take a dataset on another MedMNIST flag (or a dataset
+of your own in ``$MEDMNIST_DATA_DIR``), at ``--size`` px (default 28), into
+``runs/<flag>_<size>px/``: the executed notebooks in its ``notebooks/``, their figures and
+tables in its ``figures/`` (``$MEDIMG_FIGURES_DIR``), this run's times in its
+``run_times.csv``; the committed notebooks and figures are not touched, and the model cache is
+shared. Each notebook gets the dataset through its own parameters (:func:`dataset_parameters`);
+one that takes no dataset, or no image size when ``--size`` is not 28, is skipped, and the
+table says why.
 """
 
 from __future__ import annotations
@@ -103,14 +113,20 @@ def write_run_times(rows: list[tuple[str, float, float]]) -> None:
     os.replace(staging, RUN_TIMES)
 
 
-def execute(path: Path) -> None:
-    """Run one notebook into a temporary copy and move it into place only when it
-    succeeded: a failing run never overwrites the committed notebook (its output is kept
-    in .cache/failed/ for reading)."""
-    staging = path.with_name(f".{path.stem}.running.ipynb")
+def execute(path: Path, target: Path | None = None, parameters: dict | None = None) -> None:
+    """Run one notebook into a temporary copy and move it to ``target`` (default: in place)
+    only when it succeeded: a failing run never overwrites the committed notebook (its
+    output is kept in .cache/failed/ for reading). ``parameters`` go to papermill."""
+    target = target or path
+    staging = target.with_name(f".{path.stem}.running.ipynb")
     try:
         papermill.execute_notebook(
-            str(path), str(staging), cwd=str(path.parent), kernel_name="python3", progress_bar=False
+            str(path),
+            str(staging),
+            parameters=parameters or {},
+            cwd=str(path.parent),
+            kernel_name="python3",
+            progress_bar=False,
         )
     except BaseException:
         failed = ROOT / ".cache" / "failed"
@@ -119,28 +135,70 @@ def execute(path: Path) -> None:
             os.replace(staging, failed / path.name)
         raise
     strip_volatile(staging)
-    os.replace(staging, path)
+    os.replace(staging, target)
+
+
+#: The two default datasets: where a notebook compares the run's dataset with a second one
+#: (03's SECOND_DATASET, 10's OTHER_DATASET) and that is the run's own, it gets the other.
+DEFAULT_PAIR = ("pneumoniamnist", "breastmnist")
+#: Image-size parameters, by name, in the notebooks that take one.
+SIZE_PARAMETERS = ("SIZE", "IMAGE_SIZE")
+
+
+def dataset_parameters(notebook: Path, flag: str, size: int = 28) -> dict | str:
+    """The papermill parameters that point ``notebook`` at dataset ``flag`` at ``size`` px,
+    read from its ``parameters`` cell: ``DATASET`` and ``REAL_DATASET`` get the flag,
+    ``DATASETS`` a list of it, a ``SECOND_DATASET`` or ``OTHER_DATASET`` equal to the flag
+    the other default dataset, ``SIZE`` or ``IMAGE_SIZE`` the size. Returns the reason as a
+    string instead when the notebook cannot take the request (no dataset parameter; no size
+    parameter while ``size`` is not 28)."""
+    declared = papermill.inspect_notebook(str(notebook))
+    params: dict = {}
+    for name in ("DATASET", "REAL_DATASET"):
+        if name in declared:
+            params[name] = flag
+    if "DATASETS" in declared:
+        params["DATASETS"] = [flag]
+    if not params:
+        return "takes no dataset (the same figures for every dataset)"
+    for name in ("SECOND_DATASET", "OTHER_DATASET"):
+        if name in declared and json.loads(declared[name]["default"]) == flag:
+            params[name] = next(other for other in DEFAULT_PAIR if other != flag)
+    sizes = [name for name in SIZE_PARAMETERS if name in declared]
+    if sizes:
+        params[sizes[0]] = size
+    elif size != 28:
+        return f"has no image-size parameter yet (runs at 28 px only), so not at {size} px"
+    return params
+
+
+def run_folder(flag: str, size: int) -> Path:
+    """Where a run on another dataset lands: ``runs/<flag>_<size>px/``."""
+    return ROOT / "runs" / f"{flag}_{size}px"
 
 
 def main(argv: list[str]) -> int:
     record_times = "--no-times" not in argv
     argv = [a for a in argv if a != "--no-times"]
+    flag, size = None, 28
+    if "--dataset" in argv:
+        at = argv.index("--dataset")
+        flag = argv[at + 1]
+        del argv[at : at + 2]
+    if "--size" in argv:
+        at = argv.index("--size")
+        size = int(argv[at + 1])
+        del argv[at : at + 2]
+        if flag is None:
+            print("--size needs --dataset (the defaults run at 28 px)", file=sys.stderr)
+            return 2
     paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if flag is not None:
+        return run_dataset(paths, flag, size)
     rows, failures = [], []
     for path in paths:
-        print(f"== {path.relative_to(ROOT)}", flush=True)
-        start = time.perf_counter()
-        try:
-            with PeakMemory() as memory:
-                execute(path)
-        except papermill.PapermillExecutionError as exc:
-            failures.append(path.name)
-            print(f"   FAILED: {exc.ename}: {exc.evalue}", flush=True)
-            print(f"   (the failed run is in .cache/failed/{path.name})", flush=True)
-            continue
-        seconds = time.perf_counter() - start
-        rows.append((path.name, seconds, memory.peak / 1e9))
-        print(f"   {seconds:6.1f} s, peak {memory.peak / 1e9:.2f} GB", flush=True)
+        print(f"== {_shown(path)}", flush=True)
+        timed(path, rows, failures)
     if record_times:
         write_run_times(rows)
         index = NOTEBOOKS / "00_index.ipynb"
@@ -149,19 +207,80 @@ def main(argv: list[str]) -> int:
             # now that this run's are written (its own row keeps the first run's numbers).
             print(f"== {index.relative_to(ROOT)} again, with this run's times", flush=True)
             execute(index)
-    print("\nnotebook | minutes | peak GB")
-    for name, seconds, peak in rows:
-        print(f"{name} | {seconds / 60:.1f} | {peak:.2f}")
-    print(f"total | {sum(r[1] for r in rows) / 60:.1f} |")
-    over = [name for name, _, peak in rows if peak > MEMORY_BUDGET_GB]
-    if over:
-        print(f"over the {MEMORY_BUDGET_GB} GB memory budget: {', '.join(over)}", file=sys.stderr)
+    print()
+    print_table(rows)
     too_big = [name for name, _, peak in rows if peak >= BINDER_GB]
     if too_big:
         print(f"over Binder's {BINDER_GB} GB ceiling: {', '.join(too_big)}", file=sys.stderr)
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
     return 1 if failures or too_big else 0
+
+
+def timed(
+    path: Path,
+    rows: list,
+    failures: list,
+    target: Path | None = None,
+    parameters: dict | None = None,
+) -> None:
+    """:func:`execute` one notebook, appending (name, seconds, peak GB) to ``rows`` or its
+    name to ``failures``, and print the result."""
+    start = time.perf_counter()
+    try:
+        with PeakMemory() as memory:
+            execute(path, target, parameters)
+    except papermill.PapermillExecutionError as exc:
+        failures.append(path.name)
+        print(f"   FAILED: {exc.ename}: {exc.evalue}", flush=True)
+        print(f"   (the failed run is in .cache/failed/{path.name})", flush=True)
+        return
+    seconds = time.perf_counter() - start
+    rows.append((path.name, seconds, memory.peak / 1e9))
+    print(f"   {seconds:6.1f} s, peak {memory.peak / 1e9:.2f} GB", flush=True)
+
+
+def print_table(rows: list) -> None:
+    """The minutes and peak memory of each notebook run, their total, and (on stderr) the
+    notebooks over the memory budget."""
+    print("notebook | minutes | peak GB")
+    for name, seconds, peak in rows:
+        print(f"{name} | {seconds / 60:.1f} | {peak:.2f}")
+    print(f"total | {sum(r[1] for r in rows) / 60:.1f} |")
+    over = [name for name, _, peak in rows if peak > MEMORY_BUDGET_GB]
+    if over:
+        print(f"over the {MEMORY_BUDGET_GB} GB memory budget: {', '.join(over)}", file=sys.stderr)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the repository when inside it (for printing)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def run_dataset(paths: list[Path], flag: str, size: int, folder: Path | None = None) -> int:
+    """``--dataset``: each notebook that can take ``flag`` at ``size`` px, into ``folder``
+    (default :func:`run_folder`), with its time and memory; the others listed with the
+    reason."""
+    folder = folder or run_folder(flag, size)
+    (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    os.environ["MEDIMG_FIGURES_DIR"] = str(folder / "figures")  # helpers.paths.FIGURES_ENV
+    rows, skipped, failures = [], [], []
+    for path in paths:
+        parameters = dataset_parameters(path, flag, size)
+        if isinstance(parameters, str):
+            skipped.append((path.name, parameters))
+            continue
+        print(f"== {_shown(path)} {json.dumps(parameters)}", flush=True)
+        timed(path, rows, failures, folder / "notebooks" / path.name, parameters)
+    lines = ["notebook,minutes,peak_gb"] + [f"{n},{s / 60:.1f},{p:.2f}" for n, s, p in rows]
+    (folder / "run_times.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"\n{flag} at {size} px, in {_shown(folder)}/")
+    print_table(rows)
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason}")
+    if failures:
+        print(f"failed: {', '.join(failures)}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

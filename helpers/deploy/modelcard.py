@@ -60,6 +60,13 @@ def model_card(
     height, width, channels = info.input_shape
     image_kind = "gray image" if channels == 1 else f"{channels}-channel image"
     rule = f", chosen by {threshold_rule}" if threshold_rule else ""
+    multi_label = info.kind == "multi-label"
+    names = ", ".join(repr(c) for c in info.class_names)
+    task_words = (
+        f"find which of the labels {names} an image shows (none, one or several)"
+        if multi_label
+        else f"classify an image as {' or '.join(repr(c) for c in info.class_names)}"
+    )
     lines = [
         f"# Model card: {name}",
         "",
@@ -68,10 +75,9 @@ def model_card(
         "",
         "## Intended use",
         "",
-        f"Teaching and research on {dataset.get('flag', 'the dataset')}: classify an image as "
-        f"{' or '.join(repr(c) for c in info.class_names)}. Input: one {image_kind}, resized to "
-        f"{height} × {width} px by the same function as in training. Output: the probability "
-        "of each class.",
+        f"Teaching and research on {dataset.get('flag', 'the dataset')}: {task_words}. Input: "
+        f"one {image_kind}, resized to {height} × {width} px by the same function as in "
+        f"training. Output: the probability of each {'label' if multi_label else 'class'}.",
     ]
     use = info.intended_use or {}
     checked = [
@@ -143,22 +149,29 @@ def _operating_point(info: ModelInfo, rule: str, positive_class: str | None) -> 
     """How the exported model decides, by its task kind, in one paragraph of the card."""
     kind = info.kind
     if kind == "binary":
+        positive = positive_class or info.class_names[1]
         return (
             f"Class '{info.class_names[1]}' is called when its probability is at least "
-            f"{info.threshold:.3f}{rule}. Metrics below treat '{positive_class}' as the positive "
+            f"{info.threshold:.3f}{rule}. Metrics below treat '{positive}' as the positive "
             "class."
         )
     if kind == "multi-label":
         cuts = info.label_thresholds or [0.5] * len(info.class_names)
         each = ", ".join(f"'{name}' {cut:.3f}" for name, cut in zip(info.class_names, cuts))
+        rule = rule if info.label_thresholds else " (MedMNIST's 0.5 for every label)"
         return (
             f"Each label is called when its probability reaches its own threshold ({each}){rule}; "
             "an image may get none, one or several labels. Metrics below are those of the whole "
             "task (MedMNIST's definitions: mean of the per-label AUCs, mean per-label accuracy at "
             "0.5)."
         )
+    graded = (
+        "; for ordinal grades also the quadratic-weighted kappa and the mean absolute grade error"
+        if kind == "ordinal"
+        else ""
+    )
     return (
         "The most probable class is called (no threshold). Metrics below are those of the whole "
         "task (MedMNIST's definitions: macro one-vs-rest AUC, accuracy of the most probable "
-        "class)."
+        f"class{graded})."
     )

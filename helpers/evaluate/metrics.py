@@ -57,7 +57,8 @@ def validation_thresholds(
 ) -> float | list[float] | None:
     """The thresholds of a deployed decision rule, chosen on the validation split by task
     kind (:attr:`MedMNISTInfo.task_kind`): binary, Youden's J on the probability of class 1
-    (one float); multi-label, Youden's J of each label on its own probability (a list);
+    (one float); multi-label, Youden's J of each label on its own probability (a list; 0.5
+    for a label that has only one value in validation);
     multi-class and ordinal, none (the most probable class is called). Apply them unchanged
     to test with :func:`decide`. Taught in ``notebooks/08_deployment.ipynb``."""
     y_val, scores_val = np.asarray(y_val), np.asarray(scores_val, dtype=float)
@@ -65,7 +66,13 @@ def validation_thresholds(
         positive = scores_val[:, -1] if scores_val.ndim == 2 else scores_val
         return youden_threshold(y_val.ravel(), positive)
     if kind == "multi-label":
-        return [youden_threshold(y_val[:, k], scores_val[:, k]) for k in range(y_val.shape[1])]
+        # a label without both values in validation has no ROC curve: MedMNIST's 0.5 for it
+        return [
+            youden_threshold(y_val[:, k], scores_val[:, k])
+            if 0 < y_val[:, k].sum() < len(y_val)
+            else MEDMNIST_THRESHOLD
+            for k in range(y_val.shape[1])
+        ]
     if kind in ("multi-class", "ordinal"):
         return None
     raise ValueError(

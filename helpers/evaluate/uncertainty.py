@@ -341,7 +341,8 @@ def paired_bootstrap_auc(
 ) -> dict[str, float]:
     """AUC(a) - AUC(b) on the same replicates, its percentile interval and a two-sided
     bootstrap p-value: twice the smaller of (1 + replicates on each side of 0) /
-    (1 + n_boot), so it is never 0 and at least 2 / (n_boot + 1) (Davison & Hinkley 1997).
+    (1 + replicates), so it is never 0 and at least 2 / (replicates + 1) (Davison & Hinkley
+    1997); the replicates are ``n_boot`` less any dropped (multi-label, below).
 
     ``kind`` (:attr:`MedMNISTInfo.task_kind`) is the AUC of the whole task, as
     :func:`helpers.evaluate.metrics.auc_score` defines it. Single-label tasks resample within

@@ -167,14 +167,15 @@ def _predict_fn(model: keras.Model, batch_size: int = 256):
 
 
 def slic_segments(image: np.ndarray, n_segments: int = 40, compactness: float = 0.3) -> np.ndarray:
-    """SLIC superpixels for a small grayscale image (values about 0-1): ~``n_segments``
-    compact regions that follow intensity edges. The default quickshift of LIME returns
+    """SLIC superpixels for a small image (values about 0-1; a colour image is segmented on
+    its mean channel): ~``n_segments`` compact regions that follow intensity edges. The
+    default quickshift of LIME returns
     a handful of segments at 28-64 px, too coarse to localise anything. Lower
     ``compactness`` follows edges more closely but merges noisy regions (at 0.1 a
     uniform-noise image becomes one segment); at 1 and above SLIC is nearly a grid."""
 
     gray = np.asarray(image, dtype=float)
-    gray = gray[..., 0] if gray.ndim == 3 else gray
+    gray = gray.mean(axis=-1) if gray.ndim == 3 else gray  # a colour image: its mean channel
     return slic(
         gray,
         n_segments=n_segments,
