@@ -79,9 +79,17 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected nothing: that means the suite is missing, so fail loudly.
 # The book is built and the browser installed first: tests/test_book.py opens every page.
+# The tests run in TEST_WORKERS processes (pytest-xdist): much of a notebook run is one
+# Python thread (kernel start-up, imports, plotting), which a second process overlaps. nbval
+# runs each stored notebook's cells in one kernel, in order: in one process, after them.
+TEST_WORKERS ?= 2
 test: lint book browser
-	$(PY) -m pytest -p no:cacheprovider tests $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs --durations=25; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+	$(PY) -m pytest -p no:cacheprovider tests -n $(TEST_WORKERS) --dist worksteal -q -rs \
+	    --durations=25; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	$(PY) -m pytest -p no:cacheprovider $(NBVAL_NOTEBOOKS) $(NBVAL) -q -rs; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no notebooks" >&2; fi; exit $$rc
 
 unit: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests -m "not notebook and not book" -q
