@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+from helpers.paths import FIGURES_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
@@ -88,6 +91,7 @@ def _tiny_notebook(path: Path) -> None:
 def test_a_run_on_another_dataset_writes_only_into_its_own_folder(tmp_path, monkeypatch):
     pytest.importorskip("papermill")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    monkeypatch.delenv(FIGURES_ENV, raising=False)
     source = tmp_path / "99_tiny.ipynb"
     _tiny_notebook(source)
     before = source.read_text(encoding="utf-8")
@@ -99,3 +103,4 @@ def test_a_run_on_another_dataset_writes_only_into_its_own_folder(tmp_path, monk
     assert (folder / "notebooks" / "99_tiny.ipynb").is_file()
     assert (folder / "run_times.csv").read_text(encoding="utf-8").startswith("notebook,minutes")
     assert source.read_text(encoding="utf-8") == before, "the source notebook is untouched"
+    assert FIGURES_ENV not in os.environ, "later notebooks in this process write to figures/ again"

@@ -26,10 +26,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import papermill
 import psutil
 
+from helpers.paths import FIGURES_ENV
 from helpers.runtime import is_tf_banner
 
 # As the Makefile does: TensorFlow's C++ banners would land in the stored outputs when this
@@ -263,15 +265,17 @@ def run_dataset(paths: list[Path], flag: str, size: int, folder: Path | None = N
     reason."""
     folder = folder or run_folder(flag, size)
     (folder / "notebooks").mkdir(parents=True, exist_ok=True)
-    os.environ["MEDIMG_FIGURES_DIR"] = str(folder / "figures")  # helpers.paths.FIGURES_ENV
     rows, skipped, failures = [], [], []
-    for path in paths:
-        parameters = dataset_parameters(path, flag, size)
-        if isinstance(parameters, str):
-            skipped.append((path.name, parameters))
-            continue
-        print(f"== {_shown(path)} {json.dumps(parameters)}", flush=True)
-        timed(path, rows, failures, folder / "notebooks" / path.name, parameters)
+    # The kernels inherit this process's environment; it is restored afterwards, so a caller
+    # (a test process running other notebooks next) keeps writing into figures/.
+    with mock.patch.dict(os.environ, {FIGURES_ENV: str(folder / "figures")}):
+        for path in paths:
+            parameters = dataset_parameters(path, flag, size)
+            if isinstance(parameters, str):
+                skipped.append((path.name, parameters))
+                continue
+            print(f"== {_shown(path)} {json.dumps(parameters)}", flush=True)
+            timed(path, rows, failures, folder / "notebooks" / path.name, parameters)
     lines = ["notebook,minutes,peak_gb"] + [f"{n},{s / 60:.1f},{p:.2f}" for n, s, p in rows]
     (folder / "run_times.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"\n{flag} at {size} px, in {_shown(folder)}/")
