@@ -23,6 +23,16 @@ def test_call_returns_the_result_and_passes_output_on(capsys):
     assert "hello from the child" in capsys.readouterr().out
 
 
+def test_the_child_gets_the_malloc_settings_unless_the_caller_sets_them(monkeypatch):
+    for name in fresh_process.MALLOC_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert {
+        name: fresh_process.call("os:getenv", key=name) for name in fresh_process.MALLOC_ENV
+    } == fresh_process.MALLOC_ENV
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert fresh_process.call("os:getenv", key="MALLOC_ARENA_MAX") == "4"
+
+
 def test_call_names_the_function_and_the_error():
     with pytest.raises(ValueError, match="package.module:function"):
         fresh_process.call("json.loads")
