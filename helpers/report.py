@@ -4,8 +4,8 @@ values it computed, never typed by hand, so a re-run on another machine rewrites
     say(f"The compact CNN reaches test AUC {ci(auc, low, high)}.")
 
 :func:`say` shows Markdown in a notebook (plain text elsewhere); :func:`num`,
-:func:`signed`, :func:`ci`, :func:`pm` and :func:`pct` format numbers the same way
-everywhere. :func:`compare` words a difference only as far as its interval allows. A leaf
+:func:`signed`, :func:`ci`, :func:`pm`, :func:`pct` and :func:`count` format numbers the
+same way everywhere. :func:`compare` words a difference only as far as its interval allows. A leaf
 of the package, used by every notebook.
 """
 
@@ -43,6 +43,13 @@ def pm(mean: float, sd: float, digits: int = 3) -> str:
 def pct(fraction: float, digits: int = 1) -> str:
     """``0.921`` -> ``"92.1 %"``."""
     return f"{num(100 * fraction, digits)} %"
+
+
+def count(n: int, noun: str, plural: str | None = None, sign: bool = False) -> str:
+    """``"1 lesion"``, ``"3 lesions"`` (``plural`` where adding an s is wrong); ``sign=True``
+    writes ``"+1 lesion"``, ``"-2 lesions"``, ``"0 lesions"``."""
+    number = f"{n:+d}" if sign and n != 0 else f"{n:d}"
+    return f"{number} {noun if abs(n) == 1 else plural or noun + 's'}"
 
 
 def compare(

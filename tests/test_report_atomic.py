@@ -25,6 +25,15 @@ def test_a_signed_difference_carries_no_sign_its_digits_cannot_back():
     assert report.signed(-0.00001, 4) == "0.0000" and report.signed(0.00001, 4) == "0.0000"
 
 
+def test_a_count_agrees_with_its_noun():
+    assert report.count(1, "lesion") == "1 lesion"
+    assert report.count(3, "lesion") == "3 lesions"
+    assert report.count(0, "lesion", sign=True) == "0 lesions"
+    assert report.count(1, "lesion", sign=True) == "+1 lesion"
+    assert report.count(-2, "image", sign=True) == "-2 images"
+    assert report.count(2, "child", "children") == "2 children"
+
+
 def test_compare_claims_a_winner_only_when_the_interval_excludes_zero():
     assert "scores higher than B" in report.compare("A", "B", 0.03, 0.01, 0.05)
     assert "scores lower than B" in report.compare("A", "B", -0.03, -0.05, -0.01)
