@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
         seconds[cell_index] = time.perf_counter() - seconds[cell_index]
 
     nb = nbformat.read(source, as_version=4)
-    if params:
+    if params:  # papermill records what it injects in metadata that a plain read lacks
+        nb.metadata.setdefault("papermill", nbformat.from_dict({}))
         nb = papermill.parameterize.parameterize_notebook(nb, params)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
