@@ -358,3 +358,20 @@ def test_the_cache_key_follows_the_training_code_not_its_documentation(tmp_path)
     module.write_text('"""A model."""\n\ndef width():\n    return 24\n')
     assert source_fingerprint(tmp_path, ("models",)) != before
     assert len(code_fingerprint()) == 12
+
+
+def test_prediction_batches_hold_a_fixed_number_of_pixels():
+    """28 px gray models score 256 images a call, 64 px ones 64 (256 held 2.4 GB in notebook
+    10 at 64 px), 64 px RGB ones 21, and 256 px ones no fewer than PREDICT_MIN_BATCH."""
+    from helpers.train import recipes
+
+    base = recipes.recipe("improved", "breastmnist")
+
+    def batch(side, channels=1):
+        config = dataclasses.replace(base, input_size=side, channels=channels)
+        return training.predict_batch_size(config)
+
+    assert batch(28) == 256
+    assert batch(64) == 64
+    assert batch(64, channels=3) == 21
+    assert batch(256) == training.PREDICT_MIN_BATCH

@@ -272,16 +272,20 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(classes, weights)}
 
 
-# Pixels per prediction batch: 256 images at 64 x 64 x 1. Eager calls on big inputs hold
-# their activations: fine-tuning notebook 09's MobileNetV3-Small (64 px RGB) peaked at 1.66 GB
-# with validation batches of 256 and 1.32 GB with 64. 28 px models keep 256.
-PREDICT_PIXELS = 256 * 64 * 64
+# Pixels per prediction batch: 64 images at 64 x 64 x 1. Eager calls on big inputs hold
+# their activations (oneDNN keeps the memory): notebook 10 on BreastMNIST-64 scoring its
+# corrupted sets reached 2.38 GB with batches of 256 images and 1.19 GB with 64; fine-tuning
+# 09's MobileNetV3-Small (64 px RGB) peaked at 1.66 GB with batches of 256 and 1.32 GB with 64.
+# 28 px gray models keep 256 and 256 px ones PREDICT_MIN_BATCH.
+PREDICT_PIXELS = 64 * 64 * 64
+PREDICT_MIN_BATCH = 16  # fewer images per call and scoring is bound by per-call overhead
 
 
 def predict_batch_size(config: TrainConfig) -> int:
-    """Batch size for :func:`predict_scores`: at most 256 images, :data:`PREDICT_PIXELS` pixels."""
+    """Batch size for :func:`predict_scores`: :data:`PREDICT_PIXELS` pixels, between
+    :data:`PREDICT_MIN_BATCH` and 256 images."""
     height, width, channels = config.image_shape
-    return max(1, min(256, PREDICT_PIXELS // (height * width * channels)))
+    return max(PREDICT_MIN_BATCH, min(256, PREDICT_PIXELS // (height * width * channels)))
 
 
 def predict_scores(
