@@ -282,3 +282,14 @@ def test_paired_bootstrap_auc_scores_the_whole_task():
         auc_score(labels, strong, "multi-label") - auc_score(labels, weak, "multi-label")
     )
     assert multi["low"] > 0
+
+
+def test_published_rows_carry_their_input_size():
+    # 04 says so when no published row was measured at the run's size: every row needs one.
+    from helpers.evaluate.published import published
+
+    rows = published(["breastmnist"])
+    assert list(rows.columns) == ["dataset", "model", "px", "test AUC", "test ACC", "source"]
+    assert set(rows["dataset"]) == {"breastmnist"}
+    assert set(rows["px"]) == {28, 128}
+    assert published(["no-such-flag"]).empty

@@ -23,7 +23,11 @@ def _parameters(name: str, flag: str, size: int):
     return run_notebooks.dataset_parameters(NOTEBOOKS / name, flag, size)
 
 
-def test_each_notebook_gets_the_dataset_through_its_own_parameters():
+def test_each_notebook_gets_the_dataset_through_its_own_parameters(tmp_path, monkeypatch):
+    # every default dataset on disk at 28 and 64 px (empty stand-ins: only their presence counts)
+    for name in ("pneumoniamnist", "breastmnist", "pneumoniamnist_64", "breastmnist_64"):
+        (tmp_path / f"{name}.npz").touch()
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path))
     assert _parameters("04_evaluation.ipynb", "breastmnist", 64) == {
         "DATASETS": ["breastmnist"],
         "SIZE": 64,
@@ -47,6 +51,21 @@ def test_each_notebook_gets_the_dataset_through_its_own_parameters():
         "DATASET": "breastmnist",
         "SECOND_DATASET": "pneumoniamnist",
     }
+
+
+def test_a_comparison_not_on_disk_at_the_runs_size_is_left_out(tmp_path, monkeypatch):
+    (tmp_path / "breastmnist_64.npz").touch()
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MEDIMG_CACHE_DIR", str(tmp_path / "downloads"))  # an empty cache
+    assert _parameters("01_data.ipynb", "breastmnist", 64) == {
+        "DATASET": "breastmnist",
+        "SECOND_DATASET": None,
+        "IMAGE_SIZE": 64,
+    }
+    # 10 loads its out-of-scope images at 28 px and cannot do without them: left as it is
+    assert _parameters("10_generalization.ipynb", "breastmnist", 64)["OTHER_DATASET"] == (
+        "pneumoniamnist"
+    )
 
 
 def test_a_notebook_that_cannot_take_the_request_is_skipped_with_the_reason():

@@ -31,6 +31,7 @@ from unittest import mock
 import papermill
 import psutil
 
+from helpers.data.medmnist import DatasetError, locate_medmnist
 from helpers.paths import FIGURES_ENV
 from helpers.runtime import is_tf_banner
 
@@ -153,7 +154,9 @@ def dataset_parameters(notebook: Path, flag: str, size: int = 28) -> dict | str:
     ``DATASETS`` a list of it, a ``SECOND_DATASET`` or ``OTHER_DATASET`` equal to the flag
     the other default dataset, ``SIZE`` or ``IMAGE_SIZE`` the size. Returns the reason as a
     string instead when the notebook cannot take the request (no dataset parameter; no size
-    parameter while ``size`` is not 28)."""
+    parameter while ``size`` is not 28). A comparison dataset whose parameter comment allows
+    None (01's ``SECOND_DATASET``) gets None when its file is not on disk at ``size``
+    (:func:`on_disk`)."""
     declared = papermill.inspect_notebook(str(notebook))
     params: dict = {}
     for name in ("DATASET", "REAL_DATASET"):
@@ -166,12 +169,29 @@ def dataset_parameters(notebook: Path, flag: str, size: int = 28) -> dict | str:
     for name in ("SECOND_DATASET", "OTHER_DATASET"):
         if name in declared and json.loads(declared[name]["default"]) == flag:
             params[name] = next(other for other in DEFAULT_PAIR if other != flag)
+        # A comparison the notebook can leave out (its comment names None) is left out when
+        # its dataset is not on disk at the run's size: a run on one dataset should not
+        # download another (offline it could not: pneumoniamnist_64 for 01 at 64 px).
+        if name in declared and "None" in declared[name].get("help", ""):
+            other = params.get(name, json.loads(declared[name]["default"]))
+            if other and not on_disk(other, size):
+                params[name] = None
     sizes = [name for name in SIZE_PARAMETERS if name in declared]
     if sizes:
         params[sizes[0]] = size
     elif size != 28:
         return f"has no image-size parameter yet (runs at 28 px only), so not at {size} px"
     return params
+
+
+def on_disk(flag: str, size: int) -> bool:
+    """Whether the MedMNIST file of ``flag`` at ``size`` px is already on this machine (the
+    data folder or the download cache), without downloading it."""
+    try:
+        locate_medmnist(flag, size, download=False)
+    except DatasetError:
+        return False
+    return True
 
 
 def run_folder(flag: str, size: int) -> Path:
