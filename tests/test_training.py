@@ -149,6 +149,43 @@ def test_subsets_and_class_weights():
         training.stratified_subset(labels, 0.0, seed=0)
 
 
+@pytest.mark.parametrize("counts", [(30, 70), (10, 30, 60)])
+def test_restore_prior_turns_class_weighted_outputs_back_into_training_frequencies(counts):
+    # An output layer that sees no features (input 0) learns one probability per class: with
+    # balanced class weights the uniform one; after restore_prior, the training frequencies.
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate(counts)])
+    binary = len(counts) == 2
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((1,)),
+            tf.keras.layers.Dense(
+                1 if binary else len(counts), activation="sigmoid" if binary else "softmax"
+            ),
+        ]
+    )
+    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    model.compile(optimizer=tf.keras.optimizers.SGD(1.0), loss=loss)
+    weights = training.class_weights(labels)
+    x = np.zeros((len(labels), 1), np.float32)
+    y = labels.astype(np.float32 if binary else np.int64)
+    model.fit(x, y, batch_size=len(x), epochs=300, class_weight=weights, verbose=0)
+    weighted = model.predict(x[:1], verbose=0)
+    uniform = np.full(len(counts), 1 / len(counts))
+    assert (weighted[0, 0] if binary else weighted[0]) == pytest.approx(
+        uniform[1] if binary else uniform, abs=0.01
+    )
+    shift = training.restore_prior(model, weights)
+    restored = model.predict(x[:1], verbose=0)
+    frequencies = np.array(counts) / sum(counts)
+    got = restored[0, 0] if binary else restored[0]
+    assert got == pytest.approx(frequencies[1] if binary else frequencies, abs=0.01)
+    # without_prior_shift gives back what the model said before the shift
+    back = training.without_prior_shift(restored[:, 0] if binary else restored, shift)
+    assert back == pytest.approx(weighted[:, 0] if binary else weighted, abs=1e-5)
+    with pytest.raises(ValueError, match="class weights for an output layer"):
+        training.restore_prior(model, {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0})
+
+
 def test_builders():
     assert compact_cnn((28, 28, 1), 1, width=8).output_shape == (None, 1)
     assert compact_cnn((64, 64, 3), 5).count_params() == compact_cnn((28, 28, 3), 5).count_params()

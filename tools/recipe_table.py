@@ -2,7 +2,8 @@
 test AUC and ACC by MedMNIST's definitions, for the generated datasets of every task kind
 (helpers.data.synthetic, written into a temporary folder) and any flags named.
 
-Usage: python tools/recipe_table.py [--seeds 3] [--threads 2] [--marker 0.3] [flag ...]
+Usage: python tools/recipe_table.py [--seeds 3] [--threads 2] [--marker 0.3] [--size 64]
+       [--no-generated] [flag ...]
 Models are trained afresh (not cached) and nothing is written into the repository.
 """
 
@@ -32,6 +33,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--marker", type=float, default=None, help="generated tasks' contrast")
+    parser.add_argument("--size", type=int, default=28, help="image size of the named flags")
+    parser.add_argument("--no-generated", action="store_true", help="only the named flags")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -44,30 +47,32 @@ def main(argv: list[str]) -> int:
     from helpers.train.engine import predict_scores, train
 
     folder = Path(tempfile.mkdtemp(prefix="recipe-table-"))
-    for name, task, n, channels in GENERATED:
+    generated = [] if args.no_generated else GENERATED
+    for name, task, n, channels in generated:
         extra = {} if args.marker is None else {"marker": args.marker}
         write_dataset(folder, name, task, n, channels=channels, seed=7, **extra)
     for flag in args.flags:  # the real files beside the generated ones: one data folder
-        (folder / medmnist_info(flag).filename).symlink_to(locate_medmnist(flag))
+        real = folder / medmnist_info(flag, args.size).filename
+        real.symlink_to(locate_medmnist(flag, args.size))
     os.environ["MEDMNIST_DATA_DIR"] = str(folder)
     os.environ["MEDIMG_ROOT"] = str(folder)  # any cache the engine writes stays out of the repo
     rows = []
-    for flag in [g[0] for g in GENERATED] + list(args.flags):
-        data = load_medmnist(flag)
+    for flag, size in [(g[0], 28) for g in generated] + [(f, args.size) for f in args.flags]:
+        data = load_medmnist(flag, size)
         x_test, y_test = data.split("test")
         for recipe_name in ("seed", "improved"):
             aucs, accs, start = [], [], time.perf_counter()
             for seed in range(args.seeds):
                 set_seed(seed, threads=args.threads)
-                config = recipes.recipe(recipe_name, flag, seed=seed)
+                config = recipes.recipe(recipe_name, flag, seed=seed, size=size)
                 model = train(config, data=data, verbose=False).model
                 scores = predict_scores(model, x_test, config)
                 aucs.append(auc_score(y_test, scores, data.info.task_kind))
                 accs.append(medmnist_accuracy(y_test, scores, data.info.task_kind))
             minutes = (time.perf_counter() - start) / 60 / args.seeds
-            rows.append((flag, data.info.task_kind, recipe_name, aucs, accs, minutes))
+            rows.append((f"{flag}-{size}", data.info.task_kind, recipe_name, aucs, accs, minutes))
             print(
-                f"{flag:22s} {data.info.task_kind:11s} {recipe_name:8s} "
+                f"{flag}-{size:<19} {data.info.task_kind:11s} {recipe_name:8s} "
                 f"AUC {np.mean(aucs):.3f} ± {np.std(aucs, ddof=1):.3f}  "
                 f"ACC {np.mean(accs):.3f} ± {np.std(accs, ddof=1):.3f}  "
                 f"{minutes:.2f} min/model",

@@ -29,15 +29,22 @@ from helpers.train.scaling import release_memory
 
 def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
     """Train (or load) ``config`` and score it on the test split with MedMNIST's definitions:
-    one row (model, dataset, seed, kept epoch, validation AUC, test AUC, test ACC, seconds)."""
+    one row (model, dataset, seed, kept epoch, validation AUC, validation ACC with and without
+    the prior shift of :func:`helpers.train.engine.restore_prior`, test AUC, test ACC, seconds)."""
     # deferred: importing this module (for seed_summary, say) must not import TensorFlow
     from helpers.train.cache import load_or_train
-    from helpers.train.engine import predict_scores
+    from helpers.train.engine import predict_scores, without_prior_shift
 
     result = load_or_train(config, data=data, verbose=verbose)
     x_test, y_test = data.split("test")
     scores = predict_scores(result.model, x_test, config)
     kind = data.info.task_kind
+    # Validation ACC with and without the class-weighted recipe's output-bias shift
+    # (helpers.train.engine.restore_prior): the evidence 03 shows for that choice.
+    x_val, y_val = data.split("val")
+    val_scores = predict_scores(result.model, x_val, config)
+    shift = result.notes.get("prior_shift")
+    unshifted = without_prior_shift(val_scores, shift) if shift else val_scores
     row = {
         "model": config.model,
         "dataset": config.dataset,
@@ -46,6 +53,8 @@ def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> 
         "epochs": len(result.history["epochs"]),
         "kept_epoch": result.best_epoch,
         "val_auc": result.best_val_auc,
+        "val_acc": medmnist_accuracy(y_val, val_scores, kind),
+        "val_acc_unshifted": medmnist_accuracy(y_val, unshifted, kind),
         "test_auc": auc_score(y_test, scores, kind),
         "test_acc": medmnist_accuracy(y_test, scores, kind),
         "train_seconds": result.train_seconds,

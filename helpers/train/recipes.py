@@ -5,10 +5,11 @@ model cache for exactly the models 03 trained.
 ``recipe("seed", dataset)`` is the article's recipe as the article wrote it: its CNN,
 Adam with Keras' default settings, batch 32, 10 epochs, no augmentation, the weights after
 the last epoch, the arg-max class, on every dataset alike. ``recipe("improved", dataset)``
-is the compact CNN with AdamW, cosine schedule, augmentation, class weights and
-best-validation checkpointing; datasets with fewer than :data:`SMALL_DATA_LIMIT` training
-images give it the longer small-data schedule, and a run of fewer than about 1000 steps a
-lower batch-norm momentum (:func:`bn_momentum`).
+is the compact CNN with AdamW, cosine schedule, augmentation, class weights (with the
+training prior restored on the output bias afterwards:
+:func:`helpers.train.engine.restore_prior`) and best-validation checkpointing; datasets with
+fewer than :data:`SMALL_DATA_LIMIT` training images give it the longer small-data schedule,
+and a run of fewer than about 1000 steps a lower batch-norm momentum (:func:`bn_momentum`).
 
 One difference from the article is of form only: for a binary task the article's two-way
 softmax with categorical cross-entropy is built as one sigmoid unit with binary
