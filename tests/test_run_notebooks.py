@@ -50,6 +50,7 @@ def test_each_notebook_gets_the_dataset_through_its_own_parameters(tmp_path, mon
     assert _parameters("03_training.ipynb", "breastmnist", 28) == {
         "DATASET": "breastmnist",
         "SECOND_DATASET": "pneumoniamnist",
+        "SIZE": 28,
     }
 
 
@@ -62,6 +63,11 @@ def test_a_comparison_not_on_disk_at_the_runs_size_is_left_out(tmp_path, monkeyp
         "SECOND_DATASET": None,
         "IMAGE_SIZE": 64,
     }
+    assert _parameters("03_training.ipynb", "breastmnist", 64) == {
+        "DATASET": "breastmnist",
+        "SECOND_DATASET": None,
+        "SIZE": 64,
+    }
     # 10 loads its out-of-scope images at 28 px and cannot do without them: left as it is
     assert _parameters("10_generalization.ipynb", "breastmnist", 64)["OTHER_DATASET"] == (
         "pneumoniamnist"
@@ -70,7 +76,7 @@ def test_a_comparison_not_on_disk_at_the_runs_size_is_left_out(tmp_path, monkeyp
 
 def test_a_notebook_that_cannot_take_the_request_is_skipped_with_the_reason():
     assert "takes no dataset" in _parameters("06_segmentation_detection.ipynb", "breastmnist", 28)
-    assert "no image-size parameter" in _parameters("03_training.ipynb", "breastmnist", 64)
+    assert "no image-size parameter" in _parameters("09_large_models.ipynb", "breastmnist", 64)
 
 
 def _tiny_notebook(path: Path) -> None:

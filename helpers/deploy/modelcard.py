@@ -89,7 +89,8 @@ def model_card(
         lines += [
             "",
             "The predict command refuses, with the reason and without a diagnosis, a DICOM file "
-            f"whose header is outside this use ({'; '.join(checked)}), and any image that is "
+            f"whose header is outside this use ({'; '.join(checked)}; a header without the "
+            "attribute is not refused), and any image that is "
             "blank, smaller than 16 px on a side or has non-finite values. Other files (PNG, "
             "JPEG, npz) carry no modality: the user vouches for them.",
         ]
