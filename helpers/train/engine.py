@@ -281,11 +281,12 @@ def restore_prior(model: keras.Model, weights: dict[int, float]) -> np.ndarray:
     logit of c (softmax), or add log(w_0 / w_1) to the one logit of a sigmoid unit (binary).
     For a binary model the ranking of the images, hence the AUC, is unchanged; for a softmax
     over several classes the one-vs-rest scores can reorder a little, so their AUC can move.
-    What moves in every case is the probability and the arg-max class (MedMNIST's ACC). This is the post-hoc "logit adjustment" of
-    Saerens et al. (2002) and Menon et al. (2021). The improved recipe applies it after
-    training, chosen on validation: on the 28 px models of 3 seeds it raised BreastMNIST's mean
-    validation ACC by about 0.05 and left PneumoniaMNIST's within 0.001 (notebook 03 prints both
-    per seed, with and without the shift, on validation and on test)."""
+    What moves in every case is the probability and the arg-max class (MedMNIST's ACC). This
+    is the post-hoc "logit adjustment" of Saerens et al. (2002) and Menon et al. (2021). The
+    improved recipe applies it after training, chosen on validation: on the 28 px models of 3
+    seeds it raised BreastMNIST's mean validation ACC by about 0.05 and left PneumoniaMNIST's
+    within 0.001 (notebook 03 prints both per seed, with and without the shift, on validation
+    and on test)."""
     output = model.layers[-1]
     if not isinstance(output, keras.layers.Dense) or not output.use_bias:
         raise ValueError(
