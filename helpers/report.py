@@ -26,7 +26,7 @@ def signed(value: float, digits: int = 3) -> str:
     """A difference with its sign: ``"+0.012"``, ``"-0.003"``, and ``"0.000"`` when it
     rounds to zero (no sign that the digits shown cannot back)."""
     text = num(value, digits)
-    return text if text.startswith("-") or float(text) == 0 or text == "n/a" else f"+{text}"
+    return text if text == "n/a" or text.startswith("-") or float(text) == 0 else f"+{text}"
 
 
 def ci(estimate: float, low: float, high: float, digits: int = 3) -> str:

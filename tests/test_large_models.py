@@ -192,6 +192,8 @@ def test_scaling_grid_runs_caches_and_summarises(phantom_data, tmp_path, monkeyp
         and scaling.epochs_for_steps(47, 64, 300, 5) == 300
     )
     assert scaling.loglog_slope([1, 10, 100], [0.1, 0.01, 0.001]) == pytest.approx(-1.0)
+    # an error of zero (a perfect AUC) at all sizes but one leaves nothing to fit
+    assert np.isnan(scaling.loglog_slope([10, 10, 100, 100], [0.1, 0.2, 0.0, 0.0]))
 
 
 def test_fine_tune_refuses_a_model_without_a_backbone():

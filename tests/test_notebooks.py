@@ -405,9 +405,28 @@ def test_generalization_runs_on_colour_multiclass_data(tmp_path, monkeypatch):
     assert (figures / "10_label_noise.csv").is_file() and (figures / "10_remedies.png").is_file()
 
 
+#: 09 on a generated colour multi-class dataset: its smoke grid, with enough steps (6 epochs of
+#: 600 images, about 60) for the width-8 CNN to learn the bright marker.
+ANY_TASK_09 = {
+    "DATASET": "gen_multiclass_rgb",
+    "RECIPE_EPOCHS": 6,
+    "GRID_CHANGES": {
+        **SMOKE["09_large_models.ipynb"]["GRID_CHANGES"],
+        "epochs": 6,
+        "min_steps": 60,
+    },
+}
+
+
 @pytest.mark.notebook
-def test_generalization_refuses_multilabel_data_by_name(tmp_path, monkeypatch):
-    """A multi-label dataset stops 10 in its setup with an error that names the dataset."""
+@pytest.mark.parametrize(
+    ("notebook", "parameters"),
+    [("10_generalization.ipynb", ANY_TASK_10), ("09_large_models.ipynb", ANY_TASK_09)],
+)
+def test_single_label_notebooks_refuse_multilabel_data_by_name(
+    notebook, parameters, tmp_path, monkeypatch
+):
+    """A multi-label dataset stops 09 and 10 in their setup with an error naming the dataset."""
     from helpers.data.synthetic import write_dataset
 
     papermill = pytest.importorskip("papermill")
@@ -418,9 +437,9 @@ def test_generalization_refuses_multilabel_data_by_name(tmp_path, monkeypatch):
     with pytest.raises(papermill.PapermillExecutionError, match="gen_multilabel is multi-label"):
         _execute(
             papermill,
-            "10_generalization.ipynb",
-            tmp_path / "10_multilabel.ipynb",
-            {**ANY_TASK_10, "DATASET": "gen_multilabel"},
+            notebook,
+            tmp_path / f"multilabel_{notebook}",
+            {**parameters, "DATASET": "gen_multilabel"},
         )
 
 
@@ -517,3 +536,26 @@ def test_explainability_explains_the_finding_of_colour_multiclass_data(tmp_path,
         "".join(out.get("text", "")) for c in ran["cells"] for out in c.get("outputs", [])
     )
     assert "(the last class) against the rest" in text
+
+
+@pytest.mark.notebook
+def test_large_models_run_on_colour_multiclass_data(tmp_path, monkeypatch):
+    """09 top to bottom on a 4-class RGB dataset: the grids score it by its one-vs-rest AUC, a
+    colour VAE per class and a colour conditional GAN generate images of all four classes, and
+    the width-8 CNN on all the training data clearly beats chance."""
+    import pandas as pd
+
+    papermill = pytest.importorskip("papermill")
+    root = _isolate(tmp_path, monkeypatch)
+    data_dir = tmp_path / "data"
+    _write_generated(data_dir, "gen_multiclass_rgb", "multi-class", 4, 3)
+    monkeypatch.setenv("MEDMNIST_DATA_DIR", str(data_dir))
+    _execute(papermill, "09_large_models.ipynb", tmp_path / "09_any_task.ipynb", ANY_TASK_09)
+    figures = root / "figures"
+    runs = pd.read_csv(figures / "09_data_scaling.csv")
+    full = runs[runs.train_fraction == 1.0]
+    assert full.test_auc.mean() > 0.75, full.test_auc.tolist()
+    generative = pd.read_csv(figures / "09_generative.csv")
+    assert len(generative) == 3 and generative["test AUC mean"].notna().all()
+    for name in ("09_vae_samples.png", "09_gan_samples.png", "09_vit_attention.png"):
+        assert (figures / name).is_file(), name

@@ -23,6 +23,7 @@ def test_numbers_are_formatted_one_way():
 def test_a_signed_difference_carries_no_sign_its_digits_cannot_back():
     assert report.signed(0.0031, 4) == "+0.0031" and report.signed(-0.003, 4) == "-0.0030"
     assert report.signed(-0.00001, 4) == "0.0000" and report.signed(0.00001, 4) == "0.0000"
+    assert report.signed(float("nan")) == "n/a"  # a difference that could not be computed
 
 
 def test_a_count_agrees_with_its_noun():

@@ -12,7 +12,7 @@ import tensorflow as tf
 from helpers.evaluate.metrics import auc_score
 from helpers.models.cnn import compact_cnn, seed_cnn
 from helpers.models.registry import build_model
-from helpers.train import cache
+from helpers.train import benchmark, cache
 from helpers.train import engine as training
 from helpers.train.config import TrainConfig
 
@@ -180,7 +180,7 @@ def test_restore_prior_turns_class_weighted_outputs_back_into_training_frequenci
     got = restored[0, 0] if binary else restored[0]
     assert got == pytest.approx(frequencies[1] if binary else frequencies, abs=0.01)
     # without_prior_shift gives back what the model said before the shift
-    back = training.without_prior_shift(restored[:, 0] if binary else restored, shift)
+    back = benchmark.without_prior_shift(restored[:, 0] if binary else restored, shift)
     assert back == pytest.approx(weighted[:, 0] if binary else weighted, abs=1e-5)
     with pytest.raises(ValueError, match="class weights for an output layer"):
         training.restore_prior(model, {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0})

@@ -1,5 +1,5 @@
 """A small class-conditional DCGAN (Radford et al. 2016; conditioning as in Mirza & Osindero
-2014) that generates 28 x 28 gray images of a chosen class: the two networks, a seeded
+2014) that generates 28 x 28 images (gray or colour) of a chosen class: the two networks, a seeded
 ``tf.GradientTape`` training loop that records both losses, and sampling. Taught in the
 generative-augmentation section of ``notebooks/09_large_models.ipynb``, beside the VAE of
 :mod:`helpers.models.vae`; the samples are scored by :mod:`helpers.evaluate.generative`.
@@ -18,14 +18,15 @@ from helpers.runtime import set_seed
 
 
 def gan_models(
-    latent: int = 32, n_classes: int = 2, size: int = 28, width: int = 32
+    latent: int = 32, n_classes: int = 2, size: int = 28, width: int = 32, channels: int = 1
 ) -> tuple[keras.Model, keras.Model]:
     """(generator: [z, label] -> image in [0, 1], discriminator: [image, label] -> logit).
 
     The generator joins z to a learned embedding of the label, projects to a
     (size/4)² x 2·width map and doubles it twice with transposed convolutions (batch norm,
     leaky ReLU); the discriminator adds the label as an extra image channel and halves the
-    image twice with stride-2 convolutions. ``size`` must be a multiple of 4."""
+    image twice with stride-2 convolutions. ``size`` must be a multiple of 4; ``channels``
+    1 (gray) or 3 (RGB)."""
     if size % 4:
         raise ValueError(f"image size must be a multiple of 4, not {size}")
     side = size // 4
@@ -38,10 +39,10 @@ def gan_models(
     y = layers.Reshape((side, side, 2 * width))(y)
     y = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(y)
     y = layers.LeakyReLU(0.2)(layers.BatchNormalization()(y))
-    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid")(y)
+    image = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="sigmoid")(y)
     generator = keras.Model([z, label], image, name="generator")
 
-    x_in = keras.Input((size, size, 1), name="image")
+    x_in = keras.Input((size, size, channels), name="image")
     d_label = keras.Input((1,), dtype="int32", name="label")
     plane = layers.Reshape((size, size, 1))(
         layers.Flatten()(layers.Embedding(n_classes, size * size)(d_label))
@@ -66,7 +67,7 @@ def train_gan(
     seed: int = 0,
     log_every: int = 25,
 ) -> tuple[keras.Model, keras.Model, dict]:
-    """Fit the conditional GAN to float images in [0, 1] (N, H, W) or (N, H, W, 1) with
+    """Fit the conditional GAN to float images in [0, 1] (N, H, W) or (N, H, W, C) with
     integer class ``labels``: the non-saturating loss (binary cross-entropy on logits, real
     targets smoothed to 0.9), Adam(β₁ = 0.5), one discriminator and one generator step per
     batch, batches drawn with replacement by a seeded generator. Returns ``(generator,
@@ -78,7 +79,7 @@ def train_gan(
     x = x[..., None] if x.ndim == 3 else x
     y = np.asarray(labels, np.int32).reshape(-1, 1)
     n_classes = int(y.max()) + 1
-    generator, discriminator = gan_models(latent, max(2, n_classes), x.shape[1], width)
+    generator, discriminator = gan_models(latent, max(2, n_classes), x.shape[1], width, x.shape[-1])
     g_opt = keras.optimizers.Adam(learning_rate, beta_1=0.5)
     d_opt = keras.optimizers.Adam(learning_rate, beta_1=0.5)
     noise = tf.random.Generator.from_seed(seed)
@@ -127,7 +128,7 @@ def train_gan(
 
 
 def sample_gan(generator: keras.Model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Generated images (n, H, W, 1) in [0, 1], one for each class label in ``labels``,
+    """Generated images (n, H, W, C) in [0, 1], one for each class label in ``labels``,
     from latent draws z ~ N(0, I)."""
     labels = np.asarray(labels, np.int32).reshape(-1, 1)
     latent = generator.input_shape[0][-1]

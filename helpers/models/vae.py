@@ -1,5 +1,5 @@
 """A small convolutional variational autoencoder (Kingma & Welling 2014) that generates
-28 x 28 gray images: the models, their training and sampling. Taught in the
+28 x 28 images, gray or colour: the models, their training and sampling. Taught in the
 generative-augmentation section of ``notebooks/09_large_models.ipynb``; the samples are
 scored by :mod:`helpers.evaluate.generative`.
 """
@@ -17,14 +17,14 @@ from helpers.runtime import set_seed
 
 
 def vae_models(
-    latent: int = 16, size: int = 28, width: int = 32
+    latent: int = 16, size: int = 28, width: int = 32, channels: int = 1
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder: image -> [mean, log-variance], decoder: latent -> image in [0, 1]).
     Two stride-2 convolutions down, two transposed convolutions up; ``size`` must be a
-    multiple of 4."""
+    multiple of 4; ``channels`` 1 (gray) or 3 (RGB)."""
     if size % 4:
         raise ValueError(f"image size must be a multiple of 4, not {size}")
-    inputs = keras.Input((size, size, 1))
+    inputs = keras.Input((size, size, channels))
     x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(inputs)
     x = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
@@ -41,7 +41,7 @@ def vae_models(
     y = layers.Conv2DTranspose(2 * width, 3, strides=2, padding="same", activation="relu")(y)
     y = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(y)
     decoder = keras.Model(
-        z, layers.Conv2D(1, 3, padding="same", activation="sigmoid")(y), name="decoder"
+        z, layers.Conv2D(channels, 3, padding="same", activation="sigmoid")(y), name="decoder"
     )
     return encoder, decoder
 
@@ -57,13 +57,13 @@ def train_vae(
     seed: int = 0,
     width: int = 32,
 ) -> tuple[keras.Model, keras.Model, dict]:
-    """Fit a VAE to float images in [0, 1] (N, H, W) or (N, H, W, 1): summed binary
+    """Fit a VAE to float images in [0, 1] (N, H, W) or (N, H, W, C): summed binary
     cross-entropy reconstruction + ``beta`` x KL to N(0, I), Adam, seeded shuffling and
     sampling. Returns ``(encoder, decoder, history)`` (loss per epoch, seconds)."""
     set_seed(seed)
     x = np.asarray(images, np.float32)
     x = x[..., None] if x.ndim == 3 else x
-    encoder, decoder = vae_models(latent, x.shape[1], width)
+    encoder, decoder = vae_models(latent, x.shape[1], width, x.shape[-1])
     optimizer = keras.optimizers.Adam(learning_rate)
     variables = encoder.trainable_variables + decoder.trainable_variables
     generator = tf.random.Generator.from_seed(seed)
@@ -98,6 +98,6 @@ def train_vae(
 
 
 def sample(decoder: keras.Model, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` generated images (n, H, W, 1) in [0, 1] from latent draws z ~ N(0, I)."""
+    """``n`` generated images (n, H, W, C) in [0, 1] from latent draws z ~ N(0, I)."""
     z = np.random.default_rng(seed).standard_normal((n, decoder.input_shape[-1])).astype(np.float32)
     return decoder.predict(z, batch_size=256, verbose=0)

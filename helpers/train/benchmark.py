@@ -18,13 +18,26 @@ the mean ± sd table (:func:`helpers.report.pm` writes one).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy.special import expit, logit, softmax
 
 from helpers.data.medmnist import MedMNIST, load_medmnist
 from helpers.evaluate.metrics import auc_score, medmnist_accuracy
 from helpers.runtime import set_seed
 from helpers.train.config import TrainConfig
 from helpers.train.scaling import release_memory
+
+
+def without_prior_shift(scores: np.ndarray, shift: list[float] | np.ndarray) -> np.ndarray:
+    """The probabilities a model gave before :func:`helpers.train.engine.restore_prior` moved
+    its output bias by ``shift``: sigmoid scores (1-D, binary) or softmax rows (multi-class);
+    notebook 03 scores validation both ways."""
+    scores, shift = np.asarray(scores, dtype=float), np.asarray(shift, dtype=float)
+    eps = 1e-12  # a saturated score of exactly 0 or 1 has no finite logit
+    if scores.ndim == 1:
+        return expit(logit(np.clip(scores, eps, 1 - eps)) - shift[0])
+    return softmax(np.log(np.clip(scores, eps, None)) - shift, axis=1)
 
 
 def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> dict:
@@ -34,7 +47,7 @@ def score_run(config: TrainConfig, data: MedMNIST, *, verbose: bool = False) -> 
     without the shift, reported beside it, never used to choose), seconds)."""
     # deferred: importing this module (for seed_summary, say) must not import TensorFlow
     from helpers.train.cache import load_or_train
-    from helpers.train.engine import predict_scores, without_prior_shift
+    from helpers.train.engine import predict_scores
 
     result = load_or_train(config, data=data, verbose=verbose)
     x_test, y_test = data.split("test")

@@ -315,20 +315,6 @@ PREDICT_PIXELS = 64 * 64 * 64
 PREDICT_MIN_BATCH = 16  # fewer images per call and scoring is bound by per-call overhead
 
 
-def without_prior_shift(scores: np.ndarray, shift: list[float] | np.ndarray) -> np.ndarray:
-    """The probabilities a model gave before :func:`restore_prior` moved its output bias by
-    ``shift``: sigmoid scores (1-D, binary) or softmax rows (multi-class); notebook 03 scores
-    validation both ways."""
-    scores, shift = np.asarray(scores, dtype=float), np.asarray(shift, dtype=float)
-    eps = 1e-12
-    if scores.ndim == 1:
-        p = np.clip(scores, eps, 1 - eps)
-        return 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - shift[0])))
-    logits = np.log(np.clip(scores, eps, None)) - shift
-    logits -= logits.max(axis=1, keepdims=True)
-    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-
-
 def predict_batch_size(config: TrainConfig) -> int:
     """Batch size for :func:`predict_scores`: :data:`PREDICT_PIXELS` pixels, between
     :data:`PREDICT_MIN_BATCH` and 256 images."""

@@ -28,7 +28,11 @@ KINDS = ("vae", "vae_pooled", "gan")
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
-    return (np.clip(np.asarray(images)[..., 0], 0, 1) * 255).round().astype(np.uint8)
+    """Generated (n, H, W, C) floats in [0, 1] -> uint8 in MedMNIST's layout: (n, H, W) for
+    gray images, (n, H, W, 3) for colour ones."""
+    images = np.asarray(images)
+    images = images[..., 0] if images.shape[-1] == 1 else images
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
 
 
 def subset_fingerprint(data: MedMNIST, keep: list[int]) -> str:
@@ -53,7 +57,7 @@ def generate(
     ``n_per_class`` samples per class. Returns ``{"samples": {class: uint8 images},
     "history": {class or "all": history}, "train_seconds", "from_cache"}``; for
     ``vae_pooled`` the samples carry no class and are returned under ``"all"``
-    (``2 * n_per_class`` of them)."""
+    (``n_per_class`` times the number of classes). A multi-label dataset is refused."""
     if kind not in KINDS:
         raise ValueError(f"unknown generator kind {kind!r}; known: {', '.join(KINDS)}")
     set_seed(seed, threads=threads)
@@ -63,6 +67,10 @@ def generate(
     from helpers.train.cache import cached_model
 
     data = load_medmnist(dataset)
+    if data.info.task_kind == "multi-label":
+        raise ValueError(
+            f"{dataset} is multi-label: a generator here is conditioned on one class per image"
+        )
     x, y = data.split("train")
     x, y = x[np.asarray(keep, int)] / 255.0, y[np.asarray(keep, int)]
     fingerprint = subset_fingerprint(data, keep)
@@ -89,7 +97,7 @@ def generate(
         seconds = meta["history"]["seconds"]
     else:
         if kind == "vae_pooled":
-            groups = [("all", x, 2 * n_per_class)]
+            groups = [("all", x, len(np.unique(y)) * n_per_class)]
         else:
             groups = [(c, x[y == c], n_per_class) for c in np.unique(y).tolist()]
         for c, images, n in groups:

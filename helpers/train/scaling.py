@@ -212,7 +212,10 @@ def summarize(table: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def loglog_slope(x: np.ndarray, error: np.ndarray) -> float:
     """Slope of log(error) against log(x): the exponent of a power law error ~ x^slope
-    (negative when more helps)."""
+    (negative when more helps); NaN unless the error is above zero at two sizes at least (a
+    task learnt perfectly at every size but one has no power law to fit)."""
     x, error = np.asarray(x, float), np.asarray(error, float)
     keep = (x > 0) & (error > 0)
+    if len(np.unique(x[keep])) < 2:
+        return float("nan")
     return float(np.polyfit(np.log(x[keep]), np.log(error[keep]), 1)[0])
